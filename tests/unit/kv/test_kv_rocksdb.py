@@ -1,0 +1,183 @@
+"""RocksKV specifics: group commit, persistence, the directory lock, durability under SIGKILL."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+import threefs
+from threefs.common.errors import Code, FSError
+from threefs.kv.engine import TransactionConflict, open_engine
+from threefs.kv.memory import MemoryKV
+from threefs.kv.rocksdb import DatabaseLockedError, RocksKV
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
+
+REPO_ROOT = str(Path(threefs.__file__).resolve().parent.parent)
+
+
+async def test_group_commit_shares_synced_batches(rocks: RocksKV) -> None:
+    async def commit(i: int) -> None:
+        txn = rocks.transaction()
+        txn.set(b"key%04d" % i, b"value%d" % i)
+        await txn.commit()
+
+    await asyncio.wait_for(asyncio.gather(*(commit(i) for i in range(200))), 30)
+    assert rocks.stats["commits"] == 200
+    assert rocks.stats["batches"] < rocks.stats["commits"] // 10
+    txn = rocks.transaction()
+    assert len(await txn.get_range(b"key", b"kez")) == 200
+    txn.cancel()
+
+
+async def test_commit_returns_after_its_batch_is_applied(rocks: RocksKV) -> None:
+    txn = rocks.transaction()
+    txn.set(b"k", b"v")
+    await txn.commit()
+    assert rocks.tracker.applied == rocks.tracker.version
+    after = rocks.transaction()
+    assert after.read_version == rocks.tracker.version
+    assert await after.get(b"k") == b"v"
+    after.cancel()
+
+
+async def test_inflight_batch_is_invisible_and_later_commits_share_the_next_batch(
+    rocks: RocksKV, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop = asyncio.get_running_loop()
+    writing, release, queued = asyncio.Event(), threading.Event(), asyncio.Event()
+    real_write, real_enqueue = rocks._write, rocks.enqueue
+
+    def held_write(batch: list) -> None:
+        loop.call_soon_threadsafe(writing.set)
+        assert release.wait(30)
+        real_write(batch)
+
+    async def counted_enqueue(item) -> None:
+        if len(rocks._queue) == 9:
+            queued.set()
+        await real_enqueue(item)
+
+    monkeypatch.setattr(rocks, "_write", held_write)
+    first = rocks.transaction()
+    first.set(b"k", b"1")
+    first_commit = asyncio.create_task(first.commit())
+    await asyncio.wait_for(writing.wait(), 10)
+    reader = rocks.transaction()  # the batch is being written: not yet visible
+    assert reader.read_version < rocks.tracker.version
+    assert await reader.get(b"k") is None
+    monkeypatch.setattr(rocks, "enqueue", counted_enqueue)
+    later = []
+    for i in range(10):
+        txn = rocks.transaction()
+        txn.set(b"later%d" % i, b"v")
+        later.append(asyncio.create_task(txn.commit()))
+    await asyncio.wait_for(queued.wait(), 10)
+    assert not first_commit.done()
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first_commit, *later), 30)
+    assert rocks.stats == {"commits": 11, "batches": 2}
+    reader.set(b"other", b"x")
+    with pytest.raises(TransactionConflict):  # it read k before the in-flight commit applied
+        await reader.commit()
+
+
+async def test_reopen_persists(tmp_path: Path) -> None:
+    engine = RocksKV(tmp_path / "db")
+    txn = engine.transaction()
+    txn.set(b"a", b"1")
+    txn.set(b"b", b"2")
+    await txn.commit()
+    txn = engine.transaction()
+    txn.clear_range(b"b", b"c")
+    await txn.commit()
+    held = engine.transaction()  # a live transaction must not keep the database open
+    assert await held.get_range(b"", b"\xff") == [(b"a", b"1")]
+    await engine.close()
+    with pytest.raises(FSError):
+        await held.get(b"a")
+    engine = RocksKV(tmp_path / "db")
+    txn = engine.transaction()
+    assert await txn.get_range(b"", b"\xff") == [(b"a", b"1")]
+    txn.cancel()
+    await engine.close()
+
+
+async def test_locked_path_names_the_path(rocks: RocksKV) -> None:
+    with pytest.raises(DatabaseLockedError) as info:
+        RocksKV(rocks.path)
+    assert rocks.path in str(info.value)
+    assert info.value.code == Code.BUSY
+
+
+async def test_open_engine_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    memory = open_engine("memory://")
+    assert isinstance(memory, MemoryKV)
+    await memory.close()
+    absolute = open_engine(f"rocksdb://{tmp_path}/abs")
+    assert isinstance(absolute, RocksKV) and absolute.path == f"{tmp_path}/abs"
+    await absolute.close()
+    monkeypatch.chdir(tmp_path)
+    relative = open_engine("rocksdb://rel/db")
+    assert isinstance(relative, RocksKV) and relative.path == "rel/db"
+    await relative.close()
+    assert (tmp_path / "rel" / "db").is_dir()
+    for bad in ("etcd://x", "rocksdb://", "memory:///x", "/plain/path", ""):
+        with pytest.raises(ValueError):
+            open_engine(bad)
+
+
+CHILD = """
+import asyncio, sys
+from threefs.kv.rocksdb import RocksKV
+
+async def main(path):
+    engine = RocksKV(path)
+    print("open", flush=True)
+    async def worker(w):
+        for i in range(w, 10**9, 8):
+            txn = engine.transaction()
+            txn.set(b"k%09d" % i, b"v%d" % i)
+            await txn.commit()
+            print(i, flush=True)
+    await asyncio.gather(*(worker(w) for w in range(8)))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+async def test_acknowledged_commits_survive_sigkill(tmp_path: Path) -> None:
+    path = str(tmp_path / "db")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, path, stdout=asyncio.subprocess.PIPE, env=env
+    )
+    assert proc.stdout is not None
+    acked: set[int] = set()
+    try:
+        assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"open\n"
+        with pytest.raises(DatabaseLockedError):  # the lock holds across processes
+            RocksKV(path)
+        while len(acked) < 300:
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line.endswith(b"\n"), "child exited early"
+            acked.add(int(line))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+    rest = await asyncio.wait_for(proc.stdout.read(), 30)  # acks printed before the kill count too
+    acked.update(int(line) for line in rest.split(b"\n")[:-1])
+    assert await asyncio.wait_for(proc.wait(), 30) == -signal.SIGKILL
+    engine = RocksKV(path)
+    try:
+        txn = engine.transaction()
+        stored = dict(await txn.get_range(b"k", b"l"))
+        missing = [i for i in acked if stored.get(b"k%09d" % i) != b"v%d" % i]
+        assert not missing, f"{len(missing)} acknowledged commits lost, e.g. {missing[:5]}"
+        txn.cancel()
+    finally:
+        await engine.close()

@@ -1,0 +1,188 @@
+"""RocksKV: the embedded, durable engine on rocksdict with in-process OCC and group commit.
+
+rocksdict has no transactions, so conflicts are checked in-process (the event loop is the single
+committer) and each transaction becomes part of one synced `WriteBatch`. Commits that arrive
+while a synced write is in flight are merged into the next batch, so many transactions share
+one fsync; `commit()` returns only once its batch is durable. After each batch the engine takes
+a new read view (a rocksdb snapshot for point reads and an iterator for ranges: rocksdict
+0.3.29's `Snapshot.iter` ignores the snapshot, while a plain iterator reads the state as of its
+creation), so a read version only ever covers batches that are already in the database.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+from rocksdict import Options, Rdict, RdictIter, Snapshot, WriteBatch, WriteOptions
+
+from threefs.common.errors import Code, FSError
+from threefs.kv.engine import KVEngine
+from threefs.kv.occ import ConflictTracker, OccTransaction, Writes
+from threefs.kv.ranges import RangeSet
+
+
+class DatabaseLockedError(FSError):
+    """The rocksdb directory is already open (its LOCK file is held), here or in another process."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(Code.BUSY, f"rocksdb database {path} is already open (LOCK held): {detail}", path)
+
+
+class _View:
+    """A read view of the database as of commit version `version`."""
+
+    __slots__ = ("version", "snapshot", "iterator", "__weakref__")
+
+    def __init__(self, version: int, db: Rdict) -> None:
+        self.version = version
+        self.snapshot: Snapshot | None = db.snapshot()
+        self.iterator: RdictIter | None = db.iter()
+
+    def release(self) -> None:
+        self.snapshot = self.iterator = None
+
+
+class _Pending:
+    """One checked transaction waiting for its batch to be written."""
+
+    __slots__ = ("version", "writes", "clears", "done")
+
+    def __init__(self, version: int, writes: Writes, clears: RangeSet, done: asyncio.Future[None]) -> None:
+        self.version, self.writes, self.clears, self.done = version, writes, clears, done
+
+
+class RocksKV(KVEngine):
+    """A rocksdb database directory used as a serializable transactional KV store."""
+
+    def __init__(self, path: str | os.PathLike[str], max_log: int = 1_000_000) -> None:
+        self.path = os.fspath(path)
+        try:
+            self._db = Rdict(self.path, Options(raw_mode=True))
+        except Exception as e:
+            if "lock" in str(e).lower():
+                raise DatabaseLockedError(self.path, str(e)) from None
+            raise FSError(Code.IO_ERROR, f"cannot open rocksdb database {self.path}: {e}", self.path) from e
+        self._sync = WriteOptions()
+        self._sync.sync = True
+        self.tracker = ConflictTracker(max_log)
+        self.stats = {"commits": 0, "batches": 0}
+        self._views: weakref.WeakSet[_View] = weakref.WeakSet()
+        self._view = self._new_view()
+        self._queue: list[_Pending] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="rocksdb-commit")
+        self._closed = False
+
+    def _new_view(self) -> _View:
+        view = _View(self.tracker.applied, self._db)
+        self._views.add(view)
+        return view
+
+    def transaction(self) -> RocksTransaction:
+        if self._closed:
+            raise FSError(Code.UNAVAILABLE, f"kv engine {self.path} is closed")
+        return RocksTransaction(self, self._view)
+
+    async def close(self) -> None:
+        """Wait for pending commits, drop all read views, and release the database lock."""
+        if self._closed:
+            return
+        self._closed = True
+        while self._writer is not None:
+            await asyncio.shield(self._writer)
+        for view in list(self._views):
+            view.release()
+        self._view.release()
+        self._db.close()
+        self._executor.shutdown()
+
+    async def enqueue(self, item: _Pending) -> None:
+        """Queue a checked commit for the next batch and wait until that batch is durable."""
+        if self._closed and self._writer is None:
+            raise FSError(Code.UNAVAILABLE, f"kv engine {self.path} is closed")
+        self._queue.append(item)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_batches())
+        await item.done
+
+    async def _write_batches(self) -> None:
+        """Write queued commits as synced batches, one at a time, until the queue is empty."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    await loop.run_in_executor(self._executor, self._write, batch)
+                except Exception as e:
+                    error = FSError(Code.IO_ERROR, f"rocksdb commit to {self.path} failed: {e}")
+                    for item in batch:
+                        if not item.done.done():
+                            item.done.set_exception(error)
+                    continue
+                self.tracker.applied = batch[-1].version
+                self._view = self._new_view()
+                self.stats["batches"] += 1
+                self.stats["commits"] += len(batch)
+                for item in batch:
+                    if not item.done.done():
+                        item.done.set_result(None)
+        finally:
+            self._writer = None
+
+    def _write(self, batch: list[_Pending]) -> None:
+        """Build and write one synced WriteBatch (runs in the commit thread)."""
+        wb = WriteBatch(raw_mode=True)
+        for item in batch:
+            for b, e in item.clears:
+                wb.delete_range(b, e)
+            for k, v in item.writes.items():
+                if v is None:
+                    wb.delete(k)
+                else:
+                    wb.put(k, v)
+        self._db.write(wb, self._sync)
+
+
+class RocksTransaction(OccTransaction):
+    """A transaction reading one rocksdb view and committing through the group committer."""
+
+    def __init__(self, engine: RocksKV, view: _View) -> None:
+        super().__init__(engine.tracker)
+        self._engine = engine
+        self._view = view
+
+    def _db_get(self, key: bytes) -> bytes | None:
+        snapshot = self._view.snapshot
+        if snapshot is None:
+            raise FSError(Code.UNAVAILABLE, f"kv engine {self._engine.path} is closed")
+        try:
+            return snapshot[key]
+        except Exception as e:
+            if str(e) == "key not found":
+                return None
+            raise FSError(Code.IO_ERROR, f"rocksdb read from {self._engine.path} failed: {e}") from e
+
+    def _db_scan(self, begin: bytes, end: bytes, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
+        it = self._view.iterator
+        if it is None:
+            raise FSError(Code.UNAVAILABLE, f"kv engine {self._engine.path} is closed")
+        if reverse:
+            it.seek_for_prev(end)
+            if it.valid() and it.key() >= end:
+                it.prev()
+            while it.valid() and (k := it.key()) >= begin:
+                yield k, it.value()
+                it.prev()
+        else:
+            it.seek(begin)
+            while it.valid() and (k := it.key()) < end:
+                yield k, it.value()
+                it.next()
+        it.status()
+
+    async def _apply(self, version: int, writes: Writes, clears: RangeSet) -> None:
+        done = asyncio.get_running_loop().create_future()
+        await self._engine.enqueue(_Pending(version, writes, clears, done))
