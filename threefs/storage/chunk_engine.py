@@ -1,0 +1,672 @@
+"""Per-target chunk store: chunk replicas with a committed and at most one pending version.
+
+On-disk layout of one target directory::
+
+    <target_dir>/meta/                      rocksdict (RocksDB), key = chunk id, value = ChunkMeta
+    <target_dir>/data/<xx>/<chunk hex>.<v>  content of version v of a chunk
+
+``xx`` is ``CRC32C(chunk id) & 0xff`` in hex: chunk ids all start with ``00 00`` (and small files
+all have chunk index 0), so a hash spreads the files evenly over 256 pre-created directories.
+
+File naming rule (pure function of the metadata, nothing else is stored):
+
+* the committed content (``size`` bytes) lives in file ``.{commit_ver}``;
+* the pending content (``pending_size`` bytes) lives in file ``.{update_ver}``;
+* a version whose size is 0 (or a pending removal) has no file.
+
+An in-place append ("pending content lives in the committed file") is a *hard link*: the update links
+``.{update_ver}`` to the committed inode and writes the new bytes after the committed ``size``.
+The committed bytes are never modified, readers of ``.{commit_ver}`` only read ``[0, size)``, and the
+commit just unlinks ``.{commit_ver}`` as it does after a copy-on-write, so one rule covers both cases.
+Every other update writes a new file (copy-on-write). A new file is always created after unlinking any
+stale file of the same name (left by a crash), so a stale hard link can never truncate live data.
+
+Bytes ``[0, size)`` of a data file never change once written, so a reader opens the file named by the
+metadata it looked up, reads from that descriptor (safe even if a commit unlinks the name meanwhile),
+verifies the 64 KiB block CRC32Cs and retries with fresh metadata if the file vanished or changed.
+
+Metadata writes go to RocksDB's WAL without sync (they survive a process kill); data files are
+written with ``os.pwrite`` and not fsynced: ``sync()`` fsyncs the files and directories touched since
+the previous ``sync()`` and then syncs the WAL. The state DIRTY is never persisted: a crash between
+writing a data file and writing the metadata leaves only an unreferenced file, which the next update
+of that version replaces and ``remove_all`` deletes.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import struct
+import threading
+from pathlib import Path
+from typing import overload
+
+from crc32c import crc32c
+from rocksdict import Options, Rdict
+
+from threefs.common.errors import Code, FSError, make_error
+from threefs.proto.storage_pb2 import (
+    CLEAN,
+    COMMIT,
+    EXTEND,
+    REMOVE,
+    TRUNCATE,
+    WRITE,
+    ChunkMeta,
+)
+
+BLOCK_SIZE = 64 * 1024
+_ZEROS = memoryview(bytes(BLOCK_SIZE))
+_READ_ATTEMPTS = 4
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+class _Crcs:
+    """Whole-content CRC32C and per-block CRC32Cs of a byte stream that can be extended."""
+
+    __slots__ = ("total", "blocks", "size")
+
+    def __init__(self, total: int = 0, blocks: bytes = b"", size: int = 0) -> None:
+        if len(blocks) != 4 * -(-size // BLOCK_SIZE):
+            raise make_error(Code.INTERNAL, f"{len(blocks) // 4} block CRCs for {size} bytes")
+        self.total = total
+        self.blocks = list(struct.unpack(f"<{len(blocks) // 4}I", blocks))
+        self.size = size
+
+    def feed(self, data: memoryview) -> None:
+        self.total = crc32c(data, self.total)
+        pos, n = 0, len(data)
+        while pos < n:
+            fill = self.size % BLOCK_SIZE
+            take = min(BLOCK_SIZE - fill, n - pos)
+            piece = data[pos : pos + take]
+            if fill:
+                self.blocks[-1] = crc32c(piece, self.blocks[-1])
+            else:
+                self.blocks.append(crc32c(piece))
+            pos += take
+            self.size += take
+
+    def feed_zeros(self, n: int) -> None:
+        while n > 0:
+            take = min(n, BLOCK_SIZE)
+            self.feed(_ZEROS[:take])
+            n -= take
+
+    def packed(self) -> bytes:
+        return struct.pack(f"<{len(self.blocks)}I", *self.blocks)
+
+
+def _content(meta: ChunkMeta | None, ver: int) -> tuple[int, int, bytes] | None:
+    """(size, checksum, block CRCs) of version `ver` as `meta` describes it; None if not there."""
+    if meta is None:
+        return None
+    if ver == meta.update_ver and (meta.update_ver != meta.commit_ver or meta.state != COMMIT):
+        return None if meta.removing else (meta.pending_size, meta.pending_checksum, meta.pending_block_crcs)
+    if ver == meta.commit_ver:
+        return meta.size, meta.checksum, meta.block_crcs
+    return None
+
+
+def _pwrite_all(fd: int, data: memoryview, pos: int) -> None:
+    while data:
+        n = os.pwrite(fd, data, pos)
+        data = data[n:]
+        pos += n
+
+
+def _preadv_all(fd: int, bufs: list[memoryview], pos: int) -> bool:
+    """Fill `bufs` from `pos`; False if the file ends first."""
+    bufs = [b for b in bufs if len(b)]
+    while bufs:
+        n = os.preadv(fd, bufs, pos)
+        if n == 0:
+            return False
+        pos += n
+        while bufs and n >= len(bufs[0]):
+            n -= len(bufs[0])
+            bufs.pop(0)
+        if n:
+            bufs[0] = bufs[0][n:]
+    return True
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+_SYNCFS_MIN_FILES = 8      # from this many dirty files on, one syncfs(2) beats per-file fsync
+
+
+def _syncfs(path: str) -> bool:
+    """syncfs(2) on the file system holding `path` (flushes every dirty file there at once)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.syncfs
+    except (OSError, AttributeError):
+        return False
+    fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+    try:
+        if fn(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), path)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _fsync_path(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ChunkEngine:
+    """The chunk store of one storage target directory (thread-safe across different chunks)."""
+
+    def __init__(self, target_dir: str | Path, target_id: int) -> None:
+        self.target_dir = Path(target_dir)
+        self.target_id = target_id
+        self._data = self.target_dir / "data"
+        for i in range(256):
+            (self._data / f"{i:02x}").mkdir(parents=True, exist_ok=True)
+        opts = Options(raw_mode=True)
+        opts.create_if_missing(True)
+        try:
+            self._db = Rdict(str(self.target_dir / "meta"), opts)
+        except Exception as e:  # rocksdict raises plain Exception
+            if "lock" in str(e).lower():
+                raise make_error(Code.BUSY, f"target {target_dir} is in use: {e}") from e
+            raise make_error(Code.IO_ERROR, f"cannot open metadata of target {target_dir}: {e}") from e
+        self._lock = threading.Lock()
+        self._unsynced_files: set[str] = set()
+        self._unsynced_dirs: set[str] = {str(self.target_dir), str(self._data)}
+        self._chunks = sum(1 for _ in self._db.keys())
+        self._closed = False
+
+    # ----------------------------------------------------------------------------------- basics
+
+    def close(self) -> None:
+        """Make everything durable and close the metadata store (idempotent)."""
+        if self._closed:
+            return
+        self.sync()
+        self._closed = True
+        self._db.close()
+
+    def path_of(self, chunk_id: bytes, version: int) -> Path:
+        """The data file holding version `version` of a chunk (it may not exist)."""
+        return Path(self._path(chunk_id, version))
+
+    def _path(self, chunk_id: bytes, version: int) -> str:
+        return f"{self._data}/{crc32c(chunk_id) & 0xFF:02x}/{chunk_id.hex()}.{version}"
+
+    def get(self, chunk_id: bytes) -> ChunkMeta | None:
+        raw = self._db.get(bytes(chunk_id))
+        return None if raw is None else ChunkMeta.FromString(raw)
+
+    def metas(
+        self, begin: bytes = b"", end: bytes | None = None, *, reverse: bool = False, limit: int = 0
+    ) -> list[ChunkMeta]:
+        """Metadata of the chunks with ids in [begin, end), ascending (or descending if `reverse`)."""
+        out: list[ChunkMeta] = []
+        it = self._db.iter()
+        if reverse:
+            if end is None:
+                it.seek_to_last()
+            else:
+                it.seek_for_prev(end)
+                if it.valid() and it.key() >= end:
+                    it.prev()
+        else:
+            it.seek(begin)
+        while it.valid() and (not limit or len(out) < limit):
+            key = it.key()
+            if key < begin or (end is not None and key >= end):
+                break
+            out.append(ChunkMeta.FromString(it.value()))
+            if reverse:
+                it.prev()
+            else:
+                it.next()
+        return out
+
+    def _put(self, meta: ChunkMeta) -> None:
+        self._db.put(meta.chunk_id, meta.SerializeToString())
+
+    def _touched(self, path: str, *, file: bool = True) -> None:
+        with self._lock:
+            if file:
+                self._unsynced_files.add(path)
+            self._unsynced_dirs.add(os.path.dirname(path))
+
+    # ----------------------------------------------------------------------------------- update
+
+    def update(
+        self,
+        chunk_id: bytes,
+        *,
+        update_ver: int,
+        chain_ver: int,
+        kind: int,
+        offset: int = 0,
+        data: bytes | bytearray | memoryview | None = None,
+        data_crc: int | None = None,
+        length: int = 0,
+        chunk_size: int,
+        full_replace: bool = False,
+        client_id: bytes = b"",
+        request_id: int = 0,
+    ) -> ChunkMeta:
+        """Write pending version `update_ver` (state CLEAN) and return the new metadata.
+
+        `data_crc`, when given, must be the CRC32C of `data` (checked before anything is written).
+        """
+        chunk_id = bytes(chunk_id)
+        if not chunk_id:
+            raise make_error(Code.INVALID_ARGUMENT, "empty chunk id")
+        view = memoryview(b"") if data is None else memoryview(data).cast("B")
+        if data_crc is not None and crc32c(view) != data_crc:
+            raise make_error(Code.CHECKSUM_MISMATCH, f"payload CRC32C mismatch for chunk {chunk_id.hex()}")
+        if kind not in (WRITE, REMOVE, TRUNCATE, EXTEND):
+            raise make_error(Code.INVALID_ARGUMENT, f"unknown update type {kind}")
+        old = self.get(chunk_id)
+        try:
+            if full_replace:
+                meta = self._replace(chunk_id, update_ver, kind, view, chunk_size)
+            else:
+                meta = self._apply(self._clean_base(chunk_id, old, update_ver), update_ver, kind, offset, view,
+                                   data is not None, length, chunk_size)
+        except FSError:
+            raise
+        except OSError as e:
+            code = Code.NO_SPACE if e.errno in (errno.ENOSPC, errno.EDQUOT) else Code.IO_ERROR
+            raise make_error(code, f"writing chunk {chunk_id.hex()} v{update_ver}: {e}") from e
+        meta.update_ver = update_ver
+        meta.chain_ver = chain_ver
+        meta.state = CLEAN
+        meta.target_id = self.target_id
+        meta.last_client_id = bytes(client_id)
+        meta.last_request_id = request_id
+        self._put(meta)
+        if old is None:
+            with self._lock:
+                self._chunks += 1
+        elif full_replace:
+            for v in {old.commit_ver, old.update_ver} - {update_ver, 0}:
+                self._remove_file(chunk_id, v)
+        return meta
+
+    @staticmethod
+    def _clean_base(chunk_id: bytes, old: ChunkMeta | None, update_ver: int) -> ChunkMeta:
+        """The committed state a normal update builds on (checks the version rules)."""
+        base = old if old is not None else ChunkMeta(chunk_id=chunk_id)
+        if base.update_ver != base.commit_ver or base.state != COMMIT:
+            raise make_error(
+                Code.CHUNK_NOT_CLEAN,
+                f"chunk {chunk_id.hex()} has pending version {base.update_ver} (committed {base.commit_ver})",
+            )
+        if update_ver != base.commit_ver + 1:
+            code = Code.CHUNK_STALE_UPDATE if update_ver <= base.commit_ver else Code.CHUNK_MISSING_UPDATE
+            raise make_error(code, f"chunk {chunk_id.hex()}: update {update_ver} after committed {base.commit_ver}")
+        return base
+
+    def _apply(
+        self,
+        base: ChunkMeta,
+        ver: int,
+        kind: int,
+        offset: int,
+        view: memoryview,
+        has_data: bool,
+        length: int,
+        chunk_size: int,
+    ) -> ChunkMeta:
+        """Compute and write the pending content of a normal update on top of the committed one."""
+        cid, size = base.chunk_id, base.size
+        meta = ChunkMeta()
+        meta.CopyFrom(base)
+        meta.removing = False
+        if kind == REMOVE:
+            meta.removing = True
+            crcs = _Crcs()
+        elif kind == WRITE:
+            if not has_data:
+                raise make_error(Code.INVALID_ARGUMENT, "WRITE without data")
+            end = offset + len(view)
+            if offset < 0 or end > chunk_size:
+                raise make_error(Code.INVALID_ARGUMENT, f"write [{offset}, {end}) beyond chunk size {chunk_size}")
+            new_size = max(size, end)
+            if size and offset >= size:  # append (possibly after a zero gap): in place
+                crcs = self._append(base, ver, offset, view, new_size)
+            elif size == 0 or (offset == 0 and len(view) >= size):  # nothing to keep: fresh file
+                crcs = self._write_new(cid, ver, offset, view, new_size)
+            else:  # copy-on-write
+                buf = self._read_committed(base, new_size)
+                buf[offset:end] = view
+                crcs = self._write_new(cid, ver, 0, memoryview(buf), new_size)
+        else:
+            new_size = max(size, length) if kind == EXTEND else length
+            if length < 0 or new_size > chunk_size:
+                raise make_error(Code.INVALID_ARGUMENT, f"length {length} beyond chunk size {chunk_size}")
+            if size and new_size >= size:
+                crcs = self._append(base, ver, new_size, memoryview(b""), new_size)
+            elif size == 0:
+                crcs = self._write_new(cid, ver, 0, memoryview(b""), new_size)
+            else:
+                buf = self._read_committed(base, new_size)
+                crcs = self._write_new(cid, ver, 0, memoryview(buf), new_size)
+        meta.pending_size = crcs.size
+        meta.pending_checksum = crcs.total
+        meta.pending_block_crcs = crcs.packed()
+        return meta
+
+    def _replace(self, chunk_id: bytes, ver: int, kind: int, view: memoryview, chunk_size: int) -> ChunkMeta:
+        """Full-chunk replacement: discard the local versions, pending := `view` (or a removal)."""
+        if ver < 1:
+            raise make_error(Code.INVALID_ARGUMENT, f"full replace with update version {ver}")
+        if len(view) > chunk_size:
+            raise make_error(Code.INVALID_ARGUMENT, f"{len(view)} bytes beyond chunk size {chunk_size}")
+        meta = ChunkMeta(chunk_id=chunk_id, commit_ver=ver - 1)
+        if kind == REMOVE:
+            meta.removing = True
+            crcs = _Crcs()
+        else:
+            crcs = self._write_new(chunk_id, ver, 0, view, len(view))
+        meta.pending_size = crcs.size
+        meta.pending_checksum = crcs.total
+        meta.pending_block_crcs = crcs.packed()
+        return meta
+
+    def _write_new(self, chunk_id: bytes, ver: int, offset: int, view: memoryview, new_size: int) -> _Crcs:
+        """Create file `.ver` = zeros up to `offset`, then `view`, then zeros up to `new_size`."""
+        path = self._path(chunk_id, ver)
+        _unlink(path)
+        crcs = _Crcs()
+        if new_size == 0:
+            self._touched(path, file=False)
+            return crcs
+        crcs.feed_zeros(offset)
+        crcs.feed(view)
+        crcs.feed_zeros(new_size - crcs.size)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o644)
+        try:
+            _pwrite_all(fd, view, offset)
+            if (offset + len(view) if len(view) else 0) < new_size:  # trailing zeros: a hole
+                os.ftruncate(fd, new_size)
+        finally:
+            os.close(fd)
+        self._touched(path)
+        return crcs
+
+    def _append(self, base: ChunkMeta, ver: int, offset: int, view: memoryview, new_size: int) -> _Crcs:
+        """In-place append: `.ver` becomes a hard link to the committed file, extended past `size`."""
+        size = base.size
+        committed, path = self._path(base.chunk_id, base.commit_ver), self._path(base.chunk_id, ver)
+        crcs = _Crcs(base.checksum, base.block_crcs, size)
+        crcs.feed_zeros(offset - size)
+        crcs.feed(view)
+        crcs.feed_zeros(new_size - crcs.size)
+        _unlink(path)
+        try:
+            os.link(committed, path)
+        except FileNotFoundError as e:
+            raise make_error(Code.IO_ERROR, f"committed data file {committed} is missing") from e
+        fd = os.open(path, os.O_WRONLY | _O_CLOEXEC)
+        try:
+            if os.fstat(fd).st_size > size:  # bytes of an abandoned pending version
+                os.ftruncate(fd, size)
+            _pwrite_all(fd, view, offset)
+            if (offset + len(view) if len(view) else size) < new_size:  # trailing zeros: a hole
+                os.ftruncate(fd, new_size)
+        finally:
+            os.close(fd)
+        self._touched(path)
+        return crcs
+
+    def _read_committed(self, base: ChunkMeta, new_size: int) -> bytearray:
+        """A buffer of `new_size` bytes starting with the (verified) committed content."""
+        buf = bytearray(new_size)
+        n = min(base.size, new_size)
+        path = self._path(base.chunk_id, base.commit_ver)
+        try:
+            fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+        except FileNotFoundError as e:
+            raise make_error(Code.IO_ERROR, f"committed data file {path} is missing") from e
+        try:
+            ok = self._read_fd(fd, base.size, base.block_crcs, 0, n, memoryview(buf)[:n])
+        finally:
+            os.close(fd)
+        if not ok:
+            raise make_error(Code.CHECKSUM_MISMATCH, f"committed content of chunk {base.chunk_id.hex()} is corrupt")
+        return buf
+
+    # ----------------------------------------------------------------------------------- commit
+
+    def commit(self, chunk_id: bytes, commit_ver: int, chain_ver: int, *, force: bool = False) -> ChunkMeta | None:
+        """Make the pending version committed; None if the chunk is (now) removed.
+
+        A stale commit (`commit_ver` <= committed version) returns the metadata unchanged. With `force`,
+        whatever is pending is committed at its `update_ver`.
+        """
+        chunk_id = bytes(chunk_id)
+        meta = self.get(chunk_id)
+        if meta is None:
+            return None
+        pending = meta.update_ver != meta.commit_ver or meta.state != COMMIT
+        if force:
+            if not pending:
+                return meta
+        else:
+            if meta.state not in (COMMIT, CLEAN):
+                raise make_error(Code.CHUNK_NOT_CLEAN, f"chunk {chunk_id.hex()} is dirty")
+            if commit_ver > meta.update_ver:
+                raise make_error(
+                    Code.INVALID_ARGUMENT,
+                    f"commit {commit_ver} of chunk {chunk_id.hex()} beyond update version {meta.update_ver}",
+                )
+            if commit_ver <= meta.commit_ver:
+                return meta
+        old_ver, new_ver = meta.commit_ver, meta.update_ver
+        if meta.removing:
+            self._db.delete(chunk_id)
+            with self._lock:
+                self._chunks -= 1
+            for v in {old_ver, new_ver} - {0}:
+                self._remove_file(chunk_id, v)
+            return None
+        meta.commit_ver = new_ver
+        meta.size = meta.pending_size
+        meta.checksum = meta.pending_checksum
+        meta.block_crcs = meta.pending_block_crcs
+        meta.pending_size = 0
+        meta.pending_checksum = 0
+        meta.pending_block_crcs = b""
+        meta.state = COMMIT
+        meta.chain_ver = chain_ver
+        meta.target_id = self.target_id
+        self._put(meta)
+        if old_ver and old_ver != new_ver:
+            self._remove_file(chunk_id, old_ver)
+        return meta
+
+    def abort(self, chunk_id: bytes) -> ChunkMeta | None:
+        """Discard a pending version (left by a failed update): back to the committed one.
+
+        A chunk that was never committed disappears; returns the remaining metadata.
+        """
+        chunk_id = bytes(chunk_id)
+        meta = self.get(chunk_id)
+        if meta is None or (meta.update_ver == meta.commit_ver and meta.state == COMMIT):
+            return meta
+        pending_ver = meta.update_ver
+        if meta.commit_ver == 0:
+            self._db.delete(chunk_id)
+            with self._lock:
+                self._chunks -= 1
+            self._remove_file(chunk_id, pending_ver)
+            return None
+        meta.update_ver = meta.commit_ver
+        meta.pending_size = 0
+        meta.pending_checksum = 0
+        meta.pending_block_crcs = b""
+        meta.removing = False
+        meta.state = COMMIT
+        self._put(meta)
+        if pending_ver != meta.commit_ver:
+            self._remove_file(chunk_id, pending_ver)
+        return meta
+
+    def _remove_file(self, chunk_id: bytes, ver: int) -> None:
+        path = self._path(chunk_id, ver)
+        _unlink(path)
+        self._touched(path, file=False)
+
+    # ----------------------------------------------------------------------------------- read
+
+    @overload
+    def read(
+        self, chunk_id: bytes, offset: int, length: int, out: None = None, *, relaxed: bool = False
+    ) -> tuple[bytearray, ChunkMeta]: ...
+
+    @overload
+    def read(
+        self, chunk_id: bytes, offset: int, length: int, out: memoryview | bytearray, *, relaxed: bool = False
+    ) -> tuple[int, ChunkMeta]: ...
+
+    def read(
+        self,
+        chunk_id: bytes,
+        offset: int,
+        length: int,
+        out: memoryview | bytearray | None = None,
+        *,
+        relaxed: bool = False,
+    ) -> tuple[int | bytearray, ChunkMeta]:
+        """Read `[offset, offset+length)` of the committed content (pending content if `relaxed`).
+
+        With `out`, the bytes land in `out[:n]` (clipped to the content size and to `len(out)`) and
+        `(n, meta)` is returned; without it, `(bytearray of the bytes, meta)`. Every 64 KiB block touched
+        is verified against its CRC32C (CHECKSUM_MISMATCH otherwise). A missing chunk (or, for a relaxed
+        read, a pending removal) is CHUNK_NOT_FOUND; a pending version on a strict read is CHUNK_NOT_COMMIT.
+        """
+        chunk_id = bytes(chunk_id)
+        if offset < 0 or length < 0:
+            raise make_error(Code.INVALID_ARGUMENT, f"bad read range {offset}+{length}")
+        dest = None if out is None else memoryview(out).cast("B")
+        for _ in range(_READ_ATTEMPTS):
+            meta = self.get(chunk_id)
+            if meta is None:
+                raise make_error(Code.CHUNK_NOT_FOUND, f"chunk {chunk_id.hex()} not found")
+            pending = meta.update_ver != meta.commit_ver or meta.state != COMMIT
+            if pending and not relaxed:
+                raise make_error(
+                    Code.CHUNK_NOT_COMMIT,
+                    f"chunk {chunk_id.hex()} has pending version {meta.update_ver} (committed {meta.commit_ver})",
+                )
+            if pending:
+                if meta.removing:
+                    raise make_error(Code.CHUNK_NOT_FOUND, f"chunk {chunk_id.hex()} is being removed")
+                ver, size, crcs = meta.update_ver, meta.pending_size, meta.pending_block_crcs
+            else:
+                ver, size, crcs = meta.commit_ver, meta.size, meta.block_crcs
+            n = max(0, min(offset + length, size) - offset)
+            if dest is not None:
+                n = min(n, len(dest))
+            target = memoryview(bytearray(n)) if dest is None else dest[:n]
+            if n:
+                path = self._path(chunk_id, ver)
+                try:
+                    fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+                except FileNotFoundError:
+                    continue  # committed over or removed since the lookup
+                except OSError as e:
+                    raise make_error(Code.IO_ERROR, f"opening {path}: {e}") from e
+                try:
+                    ok = self._read_fd(fd, size, crcs, offset, n, target)
+                except OSError as e:
+                    raise make_error(Code.IO_ERROR, f"reading {path}: {e}") from e
+                finally:
+                    os.close(fd)
+                if _content(self.get(chunk_id), ver) != _content(meta, ver):
+                    continue  # the version read was committed over, replaced or removed meanwhile
+                if not ok:
+                    raise make_error(
+                        Code.CHECKSUM_MISMATCH, f"chunk {chunk_id.hex()} v{ver} is corrupt near offset {offset}"
+                    )
+            return (n if dest is not None else target.obj), meta
+        raise make_error(Code.CHUNK_NOT_COMMIT, f"chunk {chunk_id.hex()} kept changing during the read")
+
+    def _read_fd(self, fd: int, size: int, crcs: bytes, offset: int, n: int, out: memoryview) -> bool:
+        """Read `[offset, offset+n)` into `out` plus the rest of the blocks it touches; verify CRCs."""
+        end = offset + n
+        first = offset // BLOCK_SIZE * BLOCK_SIZE
+        stop = min(-(-end // BLOCK_SIZE) * BLOCK_SIZE, size)
+        head = memoryview(bytearray(offset - first))
+        tail = memoryview(bytearray(stop - end))
+        if not _preadv_all(fd, [head, out, tail], first):
+            return False
+        if len(crcs) < 4 * -(-stop // BLOCK_SIZE):
+            return False
+        pieces = [p for p in (head, out, tail) if len(p)]
+        block, crc, fill = first // BLOCK_SIZE, 0, 0
+        for piece in pieces:
+            pos = 0
+            while pos < len(piece):
+                take = min(BLOCK_SIZE - fill, len(piece) - pos)
+                crc = crc32c(piece[pos : pos + take], crc)
+                pos += take
+                fill += take
+                if fill == BLOCK_SIZE or block * BLOCK_SIZE + fill == stop:
+                    if crc != struct.unpack_from("<I", crcs, 4 * block)[0]:
+                        return False
+                    block, crc, fill = block + 1, 0, 0
+        return True
+
+    # ----------------------------------------------------------------------------------- misc
+
+    def sync(self) -> None:
+        """Make every update so far durable: fsync data files and directories, then sync the WAL."""
+        with self._lock:
+            files, dirs = self._unsynced_files, self._unsynced_dirs
+            self._unsynced_files, self._unsynced_dirs = set(), set()
+        try:
+            if len(files) + len(dirs) < _SYNCFS_MIN_FILES or not _syncfs(str(self.target_dir)):
+                for path in files:
+                    _fsync_path(path)
+                for path in dirs:
+                    _fsync_path(path)
+            self._db.flush_wal(True)
+        except Exception as e:
+            with self._lock:
+                self._unsynced_files |= files
+                self._unsynced_dirs |= dirs
+            if isinstance(e, FSError):
+                raise
+            raise make_error(Code.IO_ERROR, f"sync of target {self.target_dir} failed: {e}") from e
+
+    def space(self) -> tuple[int, int, int, int]:
+        """(capacity, used, free) bytes of the file system holding the target, and the chunk count."""
+        st = os.statvfs(self.target_dir)
+        capacity = st.f_blocks * st.f_frsize
+        return capacity, capacity - st.f_bfree * st.f_frsize, st.f_bavail * st.f_frsize, self._chunks
+
+    def remove_all(self) -> None:
+        """Drop every chunk (the target is about to be refilled by a full resync)."""
+        for key in list(self._db.keys()):
+            self._db.delete(key)
+        subdirs = [str(self._data / f"{i:02x}") for i in range(256)]
+        for sub in subdirs:
+            for entry in os.scandir(sub):
+                _unlink(entry.path)
+        with self._lock:
+            self._unsynced_dirs.update(subdirs)
+            self._chunks = 0
