@@ -1,0 +1,53 @@
+"""What every meta operation gets: the caller, the KV transaction helpers, routing and storage."""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+
+from threefs.common import placement
+from threefs.common.errors import Code, make_error
+from threefs.kv.engine import KVEngine
+from threefs.meta.schema import InodeAllocator
+from threefs.mgmtd.client import MgmtdClient
+from threefs.proto import common_pb2 as cpb
+from threefs.storage.client import StorageClient
+
+
+@dataclass
+class MetaContext:
+    """Shared state of one meta server, passed to each operation."""
+
+    kv: KVEngine
+    mgmtd: MgmtdClient
+    storage: StorageClient
+    node_id: int
+    allocator: InodeAllocator = field(init=False)
+    _chain_counters: dict[tuple[int, int], int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.allocator = InodeAllocator(self.kv)
+
+    async def file_layout(self, default: cpb.Layout) -> cpb.Layout:
+        """Pick the chains of a new file from its directory's default layout (3FS ChainAllocator)."""
+        if default.WhichOneof("chains") is not None:
+            out = cpb.Layout()
+            out.CopyFrom(default)
+            return out
+        routing = self.mgmtd.routing
+        try:
+            table = routing.table(default.table_id, default.table_version)
+        except Exception:
+            routing = await self.mgmtd.refresh()
+            table = routing.table(default.table_id, default.table_version)
+        n = len(table.chain_ids)
+        if n == 0:
+            raise make_error(Code.INVALID_ARGUMENT, f"chain table {default.table_id} is empty")
+        key = (default.table_id, default.stripe_size)
+        counter = self._chain_counters.get(key)
+        if counter is None:
+            counter = random.randrange(n) // max(1, default.stripe_size) * default.stripe_size
+        self._chain_counters[key] = counter + default.stripe_size
+        layout = placement.allocate(default, counter, n, int.from_bytes(os.urandom(8), "little"))
+        layout.table_version = table.version
+        return layout
