@@ -1,0 +1,545 @@
+"""The os-like Python client: `AsyncClient` (asyncio core) and `Client` (thread-safe sync facade).
+
+    c = Client("127.0.0.1:8000")
+    with c.open("/data/x.bin", "wb") as f:
+        f.write(b"...")
+    c.stat("/data/x.bin").st_size
+
+Errors are builtin exception types (FileNotFoundError, IsADirectoryError, ...), all FSError.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import posixpath
+import stat as st
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from threefs.client.file_io import FileIO
+from threefs.client.meta_client import MetaClient
+from threefs.common.errors import Code, make_error
+from threefs.mgmtd.client import MgmtdClient
+from threefs.net.rpc import RpcClient
+from threefs.proto import common_pb2 as cpb
+from threefs.proto import meta_pb2 as mp
+from threefs.storage.client import StorageClient
+
+AT_REMOVEDIR = 0x200
+_TYPE_BITS = {mp.FILE: st.S_IFREG, mp.DIRECTORY: st.S_IFDIR, mp.SYMLINK: st.S_IFLNK}
+
+
+@dataclass(frozen=True)
+class StatResult:
+    """os.stat_result-like view of an inode."""
+
+    st_ino: int
+    st_mode: int
+    st_nlink: int
+    st_uid: int
+    st_gid: int
+    st_size: int
+    st_atime_ns: int
+    st_mtime_ns: int
+    st_ctime_ns: int
+    st_blksize: int
+    inode: mp.Inode
+
+    @property
+    def st_atime(self) -> float:
+        return self.st_atime_ns / 1e9
+
+    @property
+    def st_mtime(self) -> float:
+        return self.st_mtime_ns / 1e9
+
+    @property
+    def st_ctime(self) -> float:
+        return self.st_ctime_ns / 1e9
+
+    @classmethod
+    def of(cls, inode: mp.Inode) -> StatResult:
+        size = inode.length if inode.type == mp.FILE else (len(inode.target) if inode.type == mp.SYMLINK else 0)
+        return cls(inode.id, _TYPE_BITS[inode.type] | (inode.perm & 0o7777), inode.nlink, inode.uid, inode.gid, size,
+                   inode.atime_ns, inode.mtime_ns, inode.ctime_ns, inode.layout.chunk_size or 4096, inode)
+
+
+def _path(p: str | os.PathLike) -> mp.PathAt:
+    s = os.fspath(p)
+    if not s:
+        raise make_error(Code.NOT_FOUND, "empty path")
+    return mp.PathAt(parent=0, path=s if s.startswith("/") else "/" + s)
+
+
+def default_user() -> cpb.UserInfo:
+    return cpb.UserInfo(uid=os.getuid(), gid=os.getgid(), groups=os.getgroups())
+
+
+def parse_mode(mode: str) -> tuple[int, bool]:
+    """open() mode string -> (os flags, binary)."""
+    base = mode.replace("b", "").replace("t", "")
+    plus = "+" in base
+    table = {"r": os.O_RDONLY, "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+             "x": os.O_WRONLY | os.O_CREAT | os.O_EXCL}
+    key = base.replace("+", "")
+    if len(key) != 1 or key not in table or ("b" in mode and "t" in mode):
+        raise ValueError(f"invalid mode: {mode!r}")
+    flags = table[key]
+    if plus:
+        flags = (flags & ~os.O_WRONLY) | os.O_RDWR
+    return flags, "b" in mode
+
+
+class AsyncFile:
+    """An open file: position, cached length (close-to-open), a write session when writable."""
+
+    def __init__(self, client: AsyncClient, inode: mp.Inode, flags: int, path: str, session_id: bytes) -> None:
+        self.client = client
+        self.inode = inode
+        self.flags = flags
+        self.path = path
+        self.session_id = session_id
+        self.io = FileIO(inode, client.mgmtd, client.storage)
+        self.length = inode.length
+        self.pos = 0
+        self.written = False
+        self.closed = False
+
+    @property
+    def readable(self) -> bool:
+        return self.flags & os.O_ACCMODE in (os.O_RDONLY, os.O_RDWR)
+
+    @property
+    def writable(self) -> bool:
+        return self.flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+
+    def _check(self, write: bool) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+        if write and not self.writable:
+            raise make_error(Code.BAD_FILE, f"{self.path} is not open for writing")
+        if not write and not self.readable:
+            raise make_error(Code.BAD_FILE, f"{self.path} is not open for reading")
+
+    async def preadinto(self, buf, offset: int) -> int:
+        self._check(write=False)
+        if offset < 0:
+            raise make_error(Code.INVALID_ARGUMENT, "negative offset")
+        return await self.io.read_into(offset, memoryview(buf).cast("B"), self.length)
+
+    async def pread(self, size: int, offset: int) -> bytes:
+        size = max(0, min(size, self.length - offset))
+        buf = bytearray(size)
+        n = await self.preadinto(buf, offset)
+        return bytes(buf[:n]) if n < size else bytes(buf)
+
+    async def pwrite(self, data, offset: int) -> int:
+        self._check(write=True)
+        if offset < 0:
+            raise make_error(Code.INVALID_ARGUMENT, "negative offset")
+        n = await self.io.write(offset, data)
+        self.written = True
+        self.length = max(self.length, offset + n)
+        return n
+
+    async def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = max(0, self.length - self.pos)
+        data = await self.pread(size, self.pos)
+        self.pos += len(data)
+        return data
+
+    async def write(self, data) -> int:
+        if self.flags & os.O_APPEND:
+            self.pos = self.length
+        n = await self.pwrite(data, self.pos)
+        self.pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.pos, os.SEEK_END: self.length}[whence]
+        if base + offset < 0:
+            raise make_error(Code.INVALID_ARGUMENT, "negative seek position")
+        self.pos = base + offset
+        return self.pos
+
+    async def truncate(self, length: int | None = None) -> int:
+        self._check(write=True)
+        length = self.pos if length is None else length
+        if length < 0:
+            raise make_error(Code.INVALID_ARGUMENT, "negative length")
+        await self.io.truncate(length, self.length)
+        rsp = await self.client.meta.call("Sync", mp.SyncReq(base=self.client.meta.base(), inode=self.inode.id,
+                                                              update_length=True, truncated=True), mp.SyncRsp)
+        self.inode = rsp.inode
+        self.length = rsp.inode.length
+        return self.length
+
+    async def fsync(self) -> None:
+        """Durable data on every replica, then the precise length in meta."""
+        self._check(write=True)
+        await self.io.sync()
+        rsp = await self.client.meta.call("Sync", mp.SyncReq(base=self.client.meta.base(), inode=self.inode.id,
+                                                              update_length=True), mp.SyncRsp)
+        self.inode = rsp.inode
+        self.length = max(self.length, rsp.inode.length)
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.session_id:
+            req = mp.CloseReq(base=self.client.meta.base(), inode=self.inode.id, session_id=self.session_id,
+                              update_length=self.written)
+            rsp = await self.client.meta.call("Close", req, mp.CloseRsp)
+            self.inode = rsp.inode
+            self.length = rsp.inode.length
+
+
+class AsyncClient:
+    """asyncio core of the client: routing from mgmtd, namespace from meta, data from storage."""
+
+    def __init__(self, mgmtd: str | list[str] | None = None, *, user: cpb.UserInfo | None = None,
+                 retry_timeout: float = 30.0) -> None:
+        mgmtd = mgmtd or os.environ.get("THREEFS_MGMTD")
+        if not mgmtd:
+            raise ValueError("no mgmtd address: pass one or set THREEFS_MGMTD=host:port")
+        self.mgmtd = MgmtdClient(mgmtd)
+        self.rpc = RpcClient()
+        self.storage = StorageClient(self.mgmtd, self.rpc, retry_timeout=retry_timeout)
+        self.meta = MetaClient(self.mgmtd, self.rpc, user or default_user(), client_id=self.storage.client_id,
+                               retry_timeout=retry_timeout)
+
+    async def connect(self) -> AsyncClient:
+        await self.mgmtd.refresh(force=True)
+        self.mgmtd.start_polling(1.0)
+        return self
+
+    async def close(self) -> None:
+        await self.rpc.close()
+        await self.mgmtd.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return await self.connect()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # ---- namespace ---------------------------------------------------------------------
+    async def stat(self, path, *, follow_symlinks: bool = True) -> StatResult:
+        rsp = await self.meta.call("Stat", mp.StatReq(base=self.meta.base(), path=_path(path),
+                                                      follow_last=follow_symlinks), mp.StatRsp)
+        return StatResult.of(rsp.inode)
+
+    async def exists(self, path) -> bool:
+        try:
+            await self.stat(path)
+            return True
+        except FileNotFoundError:
+            return False
+
+    async def list_page(self, path, prev: str = "", limit: int = 1024, with_inodes: bool = False) -> mp.ListRsp:
+        return await self.meta.call("List", mp.ListReq(base=self.meta.base(), path=_path(path), prev=prev, limit=limit,
+                                                       with_inodes=with_inodes), mp.ListRsp)
+
+    async def scandir(self, path, *, with_inodes: bool = True) -> list[tuple[mp.DirEntry, mp.Inode | None]]:
+        out: list[tuple[mp.DirEntry, mp.Inode | None]] = []
+        prev = ""
+        while True:
+            page = await self.list_page(path, prev, with_inodes=with_inodes)
+            inodes = list(page.inodes) if with_inodes else [None] * len(page.entries)
+            out.extend(zip(page.entries, inodes))
+            if not page.more or not page.entries:
+                return out
+            prev = page.entries[-1].name
+
+    async def listdir(self, path="/") -> list[str]:
+        return [e.name for e, _ in await self.scandir(path, with_inodes=False)]
+
+    async def mkdir(self, path, mode: int = 0o777, *, parents: bool = False, exist_ok: bool = False) -> None:
+        try:
+            await self.meta.call("Mkdirs", mp.MkdirsReq(base=self.meta.base(), path=_path(path), perm=mode & 0o7777,
+                                                        recursive=parents), mp.MkdirsRsp)
+        except FileExistsError:
+            if not exist_ok or not st.S_ISDIR((await self.stat(path)).st_mode):
+                raise
+
+    async def makedirs(self, path, mode: int = 0o777, exist_ok: bool = False) -> None:
+        if not exist_ok and await self.exists(path):
+            raise make_error(Code.EXISTS, f"{path} exists", os.fspath(path))
+        await self.mkdir(path, mode, parents=True, exist_ok=True)
+
+    async def remove(self, path) -> None:
+        await self.meta.call("Remove", mp.RemoveReq(base=self.meta.base(), path=_path(path)), mp.RemoveRsp)
+
+    unlink = remove
+
+    async def rmdir(self, path) -> None:
+        await self.meta.call("Remove", mp.RemoveReq(base=self.meta.base(), path=_path(path), at_flags=AT_REMOVEDIR),
+                             mp.RemoveRsp)
+
+    async def rmtree(self, path) -> None:
+        """Recursive remove: O(1) for the caller, collected by meta's GC in the background."""
+        await self.meta.call("Remove", mp.RemoveReq(base=self.meta.base(), path=_path(path), recursive=True,
+                                                    at_flags=AT_REMOVEDIR), mp.RemoveRsp)
+
+    async def rename(self, src, dst, *, flags: int = 0) -> None:
+        await self.meta.call("Rename", mp.RenameReq(base=self.meta.base(), src=_path(src), dst=_path(dst), flags=flags),
+                             mp.RenameRsp)
+
+    async def replace(self, src, dst) -> None:
+        await self.rename(src, dst)
+
+    async def statfs(self) -> mp.StatFsRsp:
+        return await self.meta.call("StatFs", mp.StatFsReq(base=self.meta.base()), mp.StatFsRsp)
+
+    # ---- files -------------------------------------------------------------------------
+    async def open(self, path, mode: str = "rb", *, perm: int = 0o666) -> AsyncFile:
+        flags, _ = parse_mode(mode)
+        return await self.open_flags(path, flags, perm=perm)
+
+    async def open_flags(self, path, flags: int, *, perm: int = 0o666) -> AsyncFile:
+        write = flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+        session = os.urandom(16) if write else b""
+        if flags & os.O_CREAT:
+            rsp = await self.meta.call("Create", mp.CreateReq(base=self.meta.base(), path=_path(path), flags=flags,
+                                                              perm=perm, session_id=session), mp.CreateRsp)
+        else:
+            rsp = await self.meta.call("Open", mp.OpenReq(base=self.meta.base(), path=_path(path), flags=flags,
+                                                          session_id=session), mp.OpenRsp)
+        if rsp.inode.type == mp.DIRECTORY:
+            raise make_error(Code.IS_DIRECTORY, f"{os.fspath(path)} is a directory", os.fspath(path))
+        f = AsyncFile(self, rsp.inode, flags, os.fspath(path), session)
+        if rsp.need_truncate:
+            try:
+                await f.truncate(0)
+            except BaseException:
+                await f.close()
+                raise
+        return f
+
+    async def read_file(self, path) -> bytes:
+        f = await self.open(path, "rb")
+        try:
+            return await f.pread(f.length, 0)
+        finally:
+            await f.close()
+
+    async def write_file(self, path, data, *, fsync: bool = False) -> int:
+        f = await self.open(path, "wb")
+        try:
+            n = await f.pwrite(data, 0)
+            if fsync:
+                await f.fsync()
+            return n
+        finally:
+            await f.close()
+
+    async def walk(self, top="/"):
+        """Like os.walk (top-down), yielding (dirpath, dirnames, filenames)."""
+        top = os.fspath(top)
+        entries = await self.scandir(top, with_inodes=False)
+        dirs = [e.name for e, _ in entries if e.type == mp.DIRECTORY]
+        files = [e.name for e, _ in entries if e.type != mp.DIRECTORY]
+        yield top, dirs, files
+        for d in dirs:
+            async for item in self.walk(posixpath.join(top, d)):
+                yield item
+
+
+class _LoopThread:
+    """One event loop in a daemon thread that the sync facade submits coroutines to."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="threefs-client", daemon=True)
+        self.thread.start()
+
+    def run(self, coro):
+        if threading.current_thread() is self.thread:
+            raise RuntimeError("the sync threefs Client cannot be used from its own event loop; use AsyncClient")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        self.loop.close()
+
+
+class File(io.RawIOBase):
+    """A binary file object over AsyncFile (wrap with io.TextIOWrapper for text)."""
+
+    def __init__(self, runner: _LoopThread, f: AsyncFile, mode: str) -> None:
+        super().__init__()
+        self._run = runner.run
+        self._f = f
+        self.mode = mode
+        self.name = f.path
+
+    def readable(self) -> bool:
+        return self._f.readable
+
+    def writable(self) -> bool:
+        return self._f.writable
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = self._run(self._f.preadinto(b, self._f.pos))
+        self._f.pos += n
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        return self._run(self._f.read(size))
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def write(self, b) -> int:
+        return self._run(self._f.write(b))
+
+    def pread(self, size: int, offset: int) -> bytes:
+        return self._run(self._f.pread(size, offset))
+
+    def preadinto(self, b, offset: int) -> int:
+        return self._run(self._f.preadinto(b, offset))
+
+    def pwrite(self, data, offset: int) -> int:
+        return self._run(self._f.pwrite(data, offset))
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.pos
+
+    def truncate(self, size: int | None = None) -> int:
+        return self._run(self._f.truncate(size))
+
+    def fsync(self) -> None:
+        self._run(self._f.fsync())
+
+    def flush(self) -> None:
+        """Writes are sent when issued; nothing is buffered here."""
+
+    @property
+    def length(self) -> int:
+        return self._f.length
+
+    @property
+    def inode(self) -> mp.Inode:
+        return self._f.inode
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._run(self._f.close())
+            finally:
+                super().close()
+
+
+class Client:
+    """Thread-safe synchronous os-like client (an AsyncClient on a private event loop)."""
+
+    def __init__(self, mgmtd: str | list[str] | None = None, *, user: cpb.UserInfo | None = None,
+                 retry_timeout: float = 30.0) -> None:
+        self._runner = _LoopThread()
+
+        async def make() -> AsyncClient:
+            return await AsyncClient(mgmtd, user=user, retry_timeout=retry_timeout).connect()
+
+        try:
+            self.aio: AsyncClient = self._runner.run(make())
+        except BaseException:
+            self._runner.stop()
+            raise
+
+    def close(self) -> None:
+        try:
+            self._runner.run(self.aio.close())
+        finally:
+            self._runner.stop()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def open(self, path, mode: str = "rb", *, perm: int = 0o666, encoding: str | None = None):
+        f = File(self._runner, self._runner.run(self.aio.open(path, mode, perm=perm)), mode)
+        if "b" in mode:
+            return f
+        buffered = io.BufferedRandom(f) if f.readable() and f.writable() else (
+            io.BufferedReader(f) if f.readable() else io.BufferedWriter(f))
+        return io.TextIOWrapper(buffered, encoding=encoding or "utf-8")
+
+    def stat(self, path, *, follow_symlinks: bool = True) -> StatResult:
+        return self._runner.run(self.aio.stat(path, follow_symlinks=follow_symlinks))
+
+    def exists(self, path) -> bool:
+        return self._runner.run(self.aio.exists(path))
+
+    def isdir(self, path) -> bool:
+        try:
+            return st.S_ISDIR(self.stat(path).st_mode)
+        except FileNotFoundError:
+            return False
+
+    def isfile(self, path) -> bool:
+        try:
+            return st.S_ISREG(self.stat(path).st_mode)
+        except FileNotFoundError:
+            return False
+
+    def listdir(self, path="/") -> list[str]:
+        return self._runner.run(self.aio.listdir(path))
+
+    def scandir(self, path="/") -> list[tuple[mp.DirEntry, mp.Inode | None]]:
+        return self._runner.run(self.aio.scandir(path))
+
+    def mkdir(self, path, mode: int = 0o777) -> None:
+        self._runner.run(self.aio.mkdir(path, mode))
+
+    def makedirs(self, path, mode: int = 0o777, exist_ok: bool = False) -> None:
+        self._runner.run(self.aio.makedirs(path, mode, exist_ok=exist_ok))
+
+    def remove(self, path) -> None:
+        self._runner.run(self.aio.remove(path))
+
+    unlink = remove
+
+    def rmdir(self, path) -> None:
+        self._runner.run(self.aio.rmdir(path))
+
+    def rmtree(self, path) -> None:
+        self._runner.run(self.aio.rmtree(path))
+
+    def rename(self, src, dst) -> None:
+        self._runner.run(self.aio.rename(src, dst))
+
+    def replace(self, src, dst) -> None:
+        self._runner.run(self.aio.replace(src, dst))
+
+    def statfs(self) -> mp.StatFsRsp:
+        return self._runner.run(self.aio.statfs())
+
+    def read_file(self, path) -> bytes:
+        return self._runner.run(self.aio.read_file(path))
+
+    def write_file(self, path, data, *, fsync: bool = False) -> int:
+        return self._runner.run(self.aio.write_file(path, data, fsync=fsync))
+
+    def walk(self, top="/") -> Iterator[tuple[str, list[str], list[str]]]:
+        """Like os.walk, top-down."""
+        stack = [os.fspath(top)]
+        while stack:
+            d = stack.pop()
+            entries = self._runner.run(self.aio.scandir(d, with_inodes=False))
+            dirs = [e.name for e, _ in entries if e.type == mp.DIRECTORY]
+            files = [e.name for e, _ in entries if e.type != mp.DIRECTORY]
+            yield d, dirs, files
+            stack.extend(posixpath.join(d, x) for x in reversed(dirs))
