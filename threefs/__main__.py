@@ -1,0 +1,4 @@
+"""`python -m threefs` runs the `threefs` command line."""
+from threefs.cli.main import main
+
+main()

@@ -1,0 +1,84 @@
+"""`threefs up|down|status`: the dev cluster of real processes on loopback."""
+from __future__ import annotations
+
+import click
+
+from threefs.cli.common import data_dir_option, handle_errors, json_option, print_json, print_table
+from threefs.cli.devcluster import ClusterSpec, DevCluster
+
+
+@click.command()
+@data_dir_option
+@click.option("--base-port", type=int, default=8000, show_default=True,
+              help="First port: mgmtd, then storage nodes, then meta (0: any free ports).")
+@click.option("--storage-nodes", type=int, default=3, show_default=True)
+@click.option("--targets-per-node", type=int, default=3, show_default=True)
+@click.option("--replicas", type=int, default=3, show_default=True)
+@click.option("--chunk-size", type=int, default=1 << 20, show_default=True)
+@click.option("--timeout", type=float, default=90, show_default=True, help="Seconds to wait for start-up.")
+@json_option
+@handle_errors
+def up(data_dir, base_port, storage_nodes, targets_per_node, replicas, chunk_size, timeout, as_json) -> None:
+    """Start a dev cluster (idempotent: a running cluster is reported, a stale one restarted)."""
+    if replicas > storage_nodes:
+        raise click.BadParameter(f"{replicas} replicas need at least {replicas} storage nodes", param_hint="--replicas")
+    if storage_nodes * targets_per_node < replicas:
+        raise click.BadParameter("not enough targets for one chain", param_hint="--targets-per-node")
+    dc = DevCluster(data_dir)
+    if not dc.procs:
+        dc.spec = ClusterSpec(base_port=base_port, storage_nodes=storage_nodes, targets_per_node=targets_per_node,
+                              replicas=replicas, chunk_size=chunk_size)
+    was_running = bool(dc.procs) and len(dc.running()) == len(dc.procs)
+    st = dc.up(timeout=timeout)
+    if as_json:
+        print_json(st)
+        return
+    click.echo("threefs cluster " + ("already running" if was_running else "is up"))
+    _print_status(st)
+    click.echo(f"\n  export THREEFS_MGMTD={st['mgmtd']}\n  threefs put FILE /FILE; threefs ls /; threefs down")
+
+
+@click.command()
+@data_dir_option
+@json_option
+@handle_errors
+def down(data_dir, as_json) -> None:
+    """Stop every process of the dev cluster (data is kept)."""
+    dc = DevCluster(data_dir)
+    stopped = dc.down()
+    if as_json:
+        print_json({"stopped": stopped})
+    else:
+        click.echo(f"stopped {len(stopped)} processes" + (f": {', '.join(stopped)}" if stopped else ""))
+
+
+@click.command()
+@data_dir_option
+@json_option
+@handle_errors
+def status(data_dir, as_json) -> None:
+    """Show every process of the dev cluster and its endpoints."""
+    dc = DevCluster(data_dir)
+    if not dc.procs:
+        if as_json:
+            print_json({"data_dir": str(dc.data_dir), "running": False, "processes": []})
+            return
+        raise click.ClickException(f"no cluster in {dc.data_dir}; start one with `threefs up`")
+    st = dc.status()
+    if as_json:
+        print_json(st)
+    else:
+        _print_status(st)
+
+
+def _print_status(st: dict) -> None:
+    click.echo(f"data dir: {st['data_dir']}")
+    click.echo(f"mgmtd:    {st['mgmtd']}   routing version {st['routing_version']}, {st['chains']} chains")
+    print_table(["Role", "NodeId", "Pid", "Address", "State", "Log"],
+                [[p["role"], p["node_id"], p["pid"] or "-", p["address"], p["state"], p["log"]]
+                 for p in st["processes"]])
+
+
+def register(cli: click.Group) -> None:
+    for c in (up, down, status):
+        cli.add_command(c)

@@ -1,0 +1,128 @@
+"""The `threefs` command: services, the dev cluster, admin commands and file-system commands."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from threefs import __version__
+from threefs.cli import admin, cluster_cmds, fs_cmds
+from threefs.cli.serve import run_service, setup_logging
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="threefs")
+def cli() -> None:
+    """threefs: a Python implementation of the Fire-Flyer File System (3FS)."""
+
+
+def _service_options(f):
+    f = click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")(f)
+    f = click.option("--port", type=int, default=0, help="Port to listen on (0: any free port).")(f)
+    f = click.option("--node-id", type=int, required=True, help="Node id of this process.")(f)
+    f = click.option("--log-level", default="INFO", show_default=True)(f)
+    return f
+
+
+@cli.command()
+@_service_options
+@click.option("--kv", default="rocksdb://./mgmtd-kv", show_default=True, help="KV engine URL for cluster state.")
+@click.option("--heartbeat-fail-ms", type=int, default=60_000, show_default=True,
+              help="A node silent this long is marked failed.")
+def mgmtd(host, port, node_id, log_level, kv, heartbeat_fail_ms) -> None:
+    """Run the cluster manager (gRPC)."""
+    from threefs.kv.engine import open_engine
+    from threefs.mgmtd.service import MgmtdServer
+    setup_logging(log_level)
+
+    async def start():
+        engine = open_engine(kv)
+        server = MgmtdServer(engine, node_id=node_id, host=host, port=port, heartbeat_fail_ms=heartbeat_fail_ms)
+        address = await server.start()
+
+        async def stop():
+            await server.stop()
+            await engine.close()
+
+        return address, stop
+
+    run_service(start, "mgmtd")
+
+
+@cli.command()
+@_service_options
+@click.option("--mgmtd", "mgmtd_address", required=True, envvar="THREEFS_MGMTD", help="mgmtd HOST:PORT.")
+@click.option("--kv", default="rocksdb://./meta-kv", show_default=True, help="KV engine URL for metadata.")
+@click.option("--chunk-size", type=int, default=1 << 20, show_default=True, help="Root directory chunk size.")
+@click.option("--stripe", type=int, default=4, show_default=True, help="Root directory stripe (chains per file).")
+@click.option("--table-id", type=int, default=1, show_default=True, help="Root directory chain table.")
+@click.option("--heartbeat-interval", type=float, default=1.0, show_default=True)
+@click.option("--gc-interval", type=float, default=0.5, show_default=True)
+def meta(host, port, node_id, log_level, mgmtd_address, kv, chunk_size, stripe, table_id, heartbeat_interval,
+         gc_interval) -> None:
+    """Run a metadata server (framed RPC)."""
+    from threefs.common import placement
+    from threefs.kv.engine import open_engine
+    from threefs.meta.service import MetaServer
+    from threefs.proto import common_pb2 as cpb
+    setup_logging(log_level)
+    layout = cpb.Layout(table_id=table_id, chunk_size=chunk_size, stripe_size=stripe)
+    try:
+        placement.validate_layout(layout)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+    async def start():
+        engine = open_engine(kv)
+        server = MetaServer(engine, node_id, mgmtd_address, host=host, port=port, default_layout=layout,
+                            heartbeat_interval=heartbeat_interval, gc_interval=gc_interval)
+        address = await server.start()
+
+        async def stop():
+            await server.stop()
+            await engine.close()
+
+        return address, stop
+
+    run_service(start, "meta")
+
+
+@cli.command()
+@_service_options
+@click.option("--mgmtd", "mgmtd_address", required=True, envvar="THREEFS_MGMTD", help="mgmtd HOST:PORT.")
+@click.option("--target", "targets", multiple=True, required=True, metavar="ID=PATH",
+              help="A target: its id and directory (repeat for each target).")
+@click.option("--heartbeat-interval", type=float, default=1.0, show_default=True)
+@click.option("--io-threads", type=int, default=8, show_default=True)
+def storage(host, port, node_id, log_level, mgmtd_address, targets, heartbeat_interval, io_threads) -> None:
+    """Run a storage server owning one or more targets (framed RPC)."""
+    from threefs.storage.service import StorageNode
+    setup_logging(log_level)
+    dirs: dict[int, str] = {}
+    for t in targets:
+        tid, sep, path = t.partition("=")
+        if not sep or not tid.isdigit() or not path:
+            raise click.BadParameter(f"expected ID=PATH, got {t!r}", param_hint="--target")
+        Path(path).mkdir(parents=True, exist_ok=True)
+        dirs[int(tid)] = path
+
+    async def start():
+        node = StorageNode(node_id, dirs, mgmtd_address, host=host, port=port, heartbeat_interval=heartbeat_interval,
+                           io_threads=io_threads)
+        address = await node.start()
+        return address, node.stop
+
+    run_service(start, "storage")
+
+
+cluster_cmds.register(cli)
+fs_cmds.register(cli)
+cli.add_command(admin.admin)
+
+
+def main() -> None:
+    cli(prog_name="threefs")
+
+
+if __name__ == "__main__":
+    main()

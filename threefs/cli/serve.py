@@ -1,0 +1,37 @@
+"""Run one service process until SIGTERM/SIGINT: the body of `threefs mgmtd|meta|storage`."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from threefs.net.rpc import install_uvloop
+
+
+def setup_logging(level: str = "INFO", log_file: Path | None = None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        handlers = [logging.FileHandler(log_file)]
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=handlers,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def run_service(start: Callable[[], Awaitable[tuple[str, Callable[[], Awaitable[None]]]]], role: str) -> None:
+    """Start a service (start() returns its address and a stop coroutine), print READY, wait for a signal."""
+    install_uvloop()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        address, stop = await start()
+        print(f"READY {role} {address}", flush=True)
+        await stopping.wait()
+        logging.getLogger(role).info("stopping")
+        await stop()
+
+    asyncio.run(main())
