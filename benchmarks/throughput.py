@@ -1,0 +1,166 @@
+"""Sequential throughput of the dev cluster beside the limits measured in the same run.
+
+Limits: raw loopback TCP (Python, blocking sendall -> recv_into a preallocated buffer, messages of the
+chunk size) and raw disk sequential write (1 MiB pwrite + final fsync) and read. Then a client
+writes a file through the cluster (3 replicas, fsynced and closed) and reads it back.
+
+    python benchmarks/throughput.py [--size-mib 1024] [--chunk-mib 1] [--dir DIR]
+
+Targets (issue 2): read >= 40% of raw loopback TCP; 3-replica write >= 50% of raw disk write / 3.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from threefs.cli.devcluster import ClusterSpec, DevCluster  # noqa: E402
+from threefs.client.fs import AsyncClient  # noqa: E402
+from threefs.net.rpc import install_uvloop  # noqa: E402
+
+MIB = 1 << 20
+
+
+def _tcp_sender(port: int, total: int, msg: int) -> None:
+    buf = memoryview(os.urandom(msg))
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        sent = 0
+        while sent < total:
+            s.sendall(buf)
+            sent += msg
+
+
+def raw_tcp(total: int, msg: int) -> float:
+    """GB/s of one Python TCP stream over loopback into a preallocated buffer."""
+    with socket.socket() as ls:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(1)
+        p = mp.get_context("spawn").Process(target=_tcp_sender, args=(ls.getsockname()[1], total, msg))
+        p.start()
+        conn, _ = ls.accept()
+        buf = memoryview(bytearray(msg))
+        got = 0
+        t0 = time.perf_counter()
+        with conn:
+            while got < total:
+                n = conn.recv_into(buf[got % msg:] if got % msg else buf)
+                if not n:
+                    break
+                got += n
+        dt = time.perf_counter() - t0
+        p.join()
+    return got / dt / 1e9
+
+
+def raw_disk(directory: Path, total: int) -> tuple[float, float]:
+    """(write GB/s with final fsync, read GB/s after dropping the file's cached pages)."""
+    path = directory / "raw-disk.bin"
+    block = memoryview(os.urandom(MIB))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    t0 = time.perf_counter()
+    for off in range(0, total, MIB):
+        os.pwrite(fd, block, off)
+    os.fsync(fd)
+    w = total / (time.perf_counter() - t0) / 1e9
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+    fd = os.open(path, os.O_RDONLY)
+    buf = bytearray(MIB)
+    t0 = time.perf_counter()
+    off = 0
+    while n := os.preadv(fd, [buf], off):
+        off += n
+    r = off / (time.perf_counter() - t0) / 1e9
+    os.close(fd)
+    path.unlink()
+    return w, r
+
+
+async def cluster_io(mgmtd: str, total: int, block: int = 16 * MIB, inflight: int = 8) -> tuple[float, float]:
+    """(write GB/s incl. fsync+close, read GB/s) of one file through the cluster."""
+    async with AsyncClient(mgmtd) as c:
+        data = memoryview(os.urandom(block))
+        sem = asyncio.Semaphore(inflight)
+        f = await c.open("/bench-throughput.bin", "wb")
+        t0 = time.perf_counter()
+
+        async def put(off: int) -> None:
+            async with sem:
+                await f.pwrite(data, off)
+
+        await asyncio.gather(*(put(o) for o in range(0, total, block)))
+        await f.fsync()
+        await f.close()
+        w = total / (time.perf_counter() - t0) / 1e9
+        f = await c.open("/bench-throughput.bin", "rb")
+        buf = memoryview(bytearray(total))
+        rblock = 4 * MIB
+        t0 = time.perf_counter()
+
+        async def get(off: int) -> None:
+            async with sem:
+                await f.preadinto(buf[off:off + rblock], off)
+
+        await asyncio.gather(*(get(o) for o in range(0, total, rblock)))
+        r = total / (time.perf_counter() - t0) / 1e9
+        await f.close()
+        ok = bytes(buf[:block]) == bytes(data)
+        await c.remove("/bench-throughput.bin")
+        if not ok:
+            raise SystemExit("read back differs from what was written")
+        return w, r
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--chunk-mib", type=int, default=1)
+    ap.add_argument("--targets-per-node", type=int, default=3)
+    ap.add_argument("--dir", type=Path, default=None, help="scratch directory (default: a temp dir)")
+    ns = ap.parse_args()
+    install_uvloop()
+    total = ns.size_mib * MIB
+    root = Path(tempfile.mkdtemp(prefix="threefs-bench-", dir=ns.dir))
+    try:
+        tcp = raw_tcp(min(total, 4096 * MIB), ns.chunk_mib * MIB)
+        dw, dr = raw_disk(root, total)
+        dc = DevCluster(root / "cluster", ClusterSpec(base_port=0, chunk_size=ns.chunk_mib * MIB,
+                                                       targets_per_node=ns.targets_per_node))
+        dc.up()
+        try:
+            cw, cr = asyncio.run(cluster_io(dc.mgmtd_address, total))
+        finally:
+            dc.down()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    rows = [
+        ("raw loopback TCP (recv_into)", tcp, None, None),
+        ("raw disk seq write + fsync", dw, None, None),
+        ("raw disk seq read (cold)", dr, None, None),
+        ("client seq write, 3 replicas (fsync+close)", cw, dw / 3, 0.5),
+        ("client seq read", cr, tcp, 0.4),
+    ]
+    print(f"threefs throughput: {ns.size_mib} MiB file, chunk {ns.chunk_mib} MiB, "
+          f"{3 * ns.targets_per_node} targets on 3 storage nodes")
+    print(f"{'figure':<44} {'GB/s':>7} {'limit':>7} {'ratio':>6} {'target':>7}")
+    for name, v, limit, target in rows:
+        if limit is None:
+            print(f"{name:<44} {v:7.2f}")
+        else:
+            ratio = v / limit
+            verdict = "ok" if ratio >= target else "BELOW"
+            print(f"{name:<44} {v:7.2f} {limit:7.2f} {ratio:6.2f} {'>=' + str(target):>7} {verdict}")
+    print("limits: write vs raw disk write / 3 (every replica shares this disk); read vs raw loopback TCP")
+
+
+if __name__ == "__main__":
+    main()

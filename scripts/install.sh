@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install everything threefs needs on a fresh Debian machine (run as root): the Debian packages,
+# a virtual environment in .venv, and the package with its pinned dependencies (constraints.txt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+APT_PKGS=(${THREEFS_APT_PKGS:-})
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ! "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install: missing Debian packages: ${missing[*]} (run as root, or apt-get install them)" >&2
+    exit 1
+  fi
+  echo "install: apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade "pip>=24" >/dev/null
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
+echo "install: ok ($(.venv/bin/python --version), threefs in .venv)"
