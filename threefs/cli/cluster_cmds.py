@@ -74,9 +74,9 @@ def status(data_dir, as_json) -> None:
 def _print_status(st: dict) -> None:
     click.echo(f"data dir: {st['data_dir']}")
     click.echo(f"mgmtd:    {st['mgmtd']}   routing version {st['routing_version']}, {st['chains']} chains")
-    print_table(["Role", "NodeId", "Pid", "Address", "State", "Log"],
-                [[p["role"], p["node_id"], p["pid"] or "-", p["address"], p["state"], p["log"]]
-                 for p in st["processes"]])
+    click.echo(f"logs:     {st['data_dir']}/logs/")
+    print_table(["Role", "NodeId", "Pid", "Address", "State"],
+                [[p["role"], p["node_id"], p["pid"] or "-", p["address"], p["state"]] for p in st["processes"]])
 
 
 def register(cli: click.Group) -> None:

@@ -44,17 +44,22 @@ def port_free(host: str, port: int) -> bool:
 
 
 def pid_alive(pid: int, marker: str = "threefs") -> bool:
-    """True if `pid` runs and is one of ours (guards against pid reuse after a stale pid file)."""
+    """True if `pid` runs and is one of ours (guards against pid reuse after a stale pid file).
+
+    A process whose command line is empty is counted as alive: that is a child still inside exec()
+    or one still exiting (holding its sockets and locks); only a zombie whose threads all exited is gone.
+    """
     try:
         os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                # a zombie leader whose other threads still exit keeps its sockets and locks
+                return len(os.listdir(f"/proc/{pid}/task")) > 1
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        with open(f"/proc/{pid}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
     except (OSError, IndexError):
         return False
-    return marker in cmd
+    return not cmd.strip() or marker in cmd
 
 
 @dataclass
@@ -97,6 +102,7 @@ class DevCluster:
         self.state_path = self.data_dir / STATE_FILE
         self.spec = spec or ClusterSpec()
         self.procs: list[Proc] = []
+        self._children: dict[int, subprocess.Popen] = {}
         if self.state_path.exists():
             self._load()
 
@@ -197,7 +203,14 @@ class DevCluster:
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, cwd=self.data_dir)
         p.pid = proc.pid
+        self._children[proc.pid] = proc
         self._save()
+
+    def _alive(self, p: Proc) -> bool:
+        child = self._children.get(p.pid)
+        if child is not None:          # our own child: no race with exec() rewriting its cmdline
+            return child.poll() is None
+        return pid_alive(p.pid)
 
     def wait_ready(self, p: Proc, timeout: float = 60.0) -> None:
         """Wait until the process logged READY since its last start (or died: raise with its log tail)."""
@@ -208,7 +221,7 @@ class DevCluster:
             last = text.rsplit("--- start", 1)[-1]
             if "READY" in last:
                 return
-            if not pid_alive(p.pid):
+            if not self._alive(p):
                 tail = "\n".join(last.strip().splitlines()[-15:])
                 raise RuntimeError(f"{p.name} exited during start-up; log {log}:\n{tail}")
             time.sleep(0.05)
@@ -265,18 +278,19 @@ class DevCluster:
             await m.close()
 
     def stop_proc(self, p: Proc, timeout: float = 15.0, sig: int = signal.SIGTERM) -> None:
-        if p.pid and pid_alive(p.pid):
+        if p.pid and self._alive(p):
             try:
                 os.kill(p.pid, sig)
             except ProcessLookupError:
                 pass
             deadline = time.monotonic() + timeout
-            while pid_alive(p.pid) and time.monotonic() < deadline:
+            while self._alive(p) and time.monotonic() < deadline:
                 time.sleep(0.02)
-            if pid_alive(p.pid):
+            if self._alive(p):
                 os.kill(p.pid, signal.SIGKILL)
-                while pid_alive(p.pid):
+                while self._alive(p):
                     time.sleep(0.02)
+        self._children.pop(p.pid, None)
         p.pid = 0
         self._save()
 
@@ -305,7 +319,7 @@ class DevCluster:
             n = nodes.get(p.node_id)
             state = "running" if alive else "stopped"
             if alive and n is not None:
-                state = cpb.NodeStatus.Name(n.status).lower()
+                state = cpb.NodeStatus.Name(n.status).lower().replace("heartbeat_", "")
             procs.append({"role": p.role, "node_id": p.node_id, "pid": p.pid if alive else None,
                           "address": f"{self.spec.host}:{p.port}", "state": state,
                           "log": str(self.log_path(p))})
