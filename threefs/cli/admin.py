@@ -236,3 +236,9 @@ def upload_chain_table(table_id, csv_file, desc, data_dir, mgmtd) -> None:
             await m.close()
 
     click.echo(f"chain table {table_id} is at version {run(body())}")
+
+
+from threefs.cli import admin_meta, admin_users  # noqa: E402 - command modules of this group
+
+admin_users.register(admin)
+admin_meta.register(admin)

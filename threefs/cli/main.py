@@ -29,15 +29,28 @@ def _service_options(f):
 @click.option("--kv", default="rocksdb://./mgmtd-kv", show_default=True, help="KV engine URL for cluster state.")
 @click.option("--heartbeat-fail-ms", type=int, default=60_000, show_default=True,
               help="A node silent this long is marked failed.")
-def mgmtd(host, port, node_id, log_level, kv, heartbeat_fail_ms) -> None:
+@click.option("--check-interval", type=float, default=1.0, show_default=True,
+              help="Seconds between failure checks and chain-state updates.")
+@click.option("--bootstrap-ms", type=int, default=120_000, show_default=True,
+              help="After becoming primary, chains wait this long (or until all their targets reported).")
+@click.option("--lease-ms", type=int, default=60_000, show_default=True, help="Primary lease length.")
+@click.option("--lease-extend-interval", type=float, default=10.0, show_default=True,
+              help="Seconds between lease extensions.")
+@click.option("--lease-suspicious-ms", type=int, default=20_000, show_default=True,
+              help="Stop acting as primary this long before the lease ends.")
+def mgmtd(host, port, node_id, log_level, kv, heartbeat_fail_ms, check_interval, bootstrap_ms, lease_ms,
+          lease_extend_interval, lease_suspicious_ms) -> None:
     """Run the cluster manager (gRPC)."""
     from threefs.kv.engine import open_engine
-    from threefs.mgmtd.service import MgmtdServer
+    from threefs.mgmtd.service import MgmtdConfig, MgmtdServer
     setup_logging(log_level)
+    config = MgmtdConfig(heartbeat_fail_ms=heartbeat_fail_ms, check_interval=check_interval,
+                         bootstrap_ms=bootstrap_ms, lease_ms=lease_ms, lease_extend_interval=lease_extend_interval,
+                         lease_suspicious_ms=lease_suspicious_ms)
 
     async def start():
         engine = open_engine(kv)
-        server = MgmtdServer(engine, node_id=node_id, host=host, port=port, heartbeat_fail_ms=heartbeat_fail_ms)
+        server = MgmtdServer(engine, node_id=node_id, host=host, port=port, config=config)
         address = await server.start()
 
         async def stop():
@@ -58,11 +71,18 @@ def mgmtd(host, port, node_id, log_level, kv, heartbeat_fail_ms) -> None:
 @click.option("--table-id", type=int, default=1, show_default=True, help="Root directory chain table.")
 @click.option("--heartbeat-interval", type=float, default=1.0, show_default=True)
 @click.option("--gc-interval", type=float, default=0.5, show_default=True)
+@click.option("--gc-delay", type=float, default=0.0, show_default=True,
+              help="Seconds an unlinked file waits in the GC queue before its chunks are removed.")
+@click.option("--client-timeout", type=float, default=60.0, show_default=True,
+              help="Write sessions of a client silent this long are pruned.")
+@click.option("--authenticate/--no-authenticate", default=False, show_default=True,
+              help="Require a valid user token (from mgmtd's user table) on every request.")
 def meta(host, port, node_id, log_level, mgmtd_address, kv, chunk_size, stripe, table_id, heartbeat_interval,
-         gc_interval) -> None:
+         gc_interval, gc_delay, client_timeout, authenticate) -> None:
     """Run a metadata server (framed RPC)."""
     from threefs.common import placement
     from threefs.kv.engine import open_engine
+    from threefs.meta.config import MetaConfig
     from threefs.meta.service import MetaServer
     from threefs.proto import common_pb2 as cpb
     setup_logging(log_level)
@@ -74,8 +94,10 @@ def meta(host, port, node_id, log_level, mgmtd_address, kv, chunk_size, stripe, 
 
     async def start():
         engine = open_engine(kv)
+        config = MetaConfig(authenticate=authenticate, gc_interval=gc_interval, gc_delay=gc_delay,
+                            client_timeout=client_timeout)
         server = MetaServer(engine, node_id, mgmtd_address, host=host, port=port, default_layout=layout,
-                            heartbeat_interval=heartbeat_interval, gc_interval=gc_interval)
+                            heartbeat_interval=heartbeat_interval, config=config)
         address = await server.start()
 
         async def stop():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import socket
 
 from threefs.common.errors import Code, FSError, make_error
 from threefs.mgmtd.client import MgmtdClient
@@ -13,6 +14,7 @@ from threefs.proto import meta_pb2 as mp
 
 SERVICE = "Meta"
 _FAILOVER = {Code.UNAVAILABLE, Code.TIMEOUT, Code.BUSY, Code.TXN_CONFLICT}
+_HOSTNAME = socket.gethostname()
 
 
 class MetaClient:
@@ -29,7 +31,7 @@ class MetaClient:
         self._address: str | None = None
 
     def base(self) -> mp.ReqBase:
-        return mp.ReqBase(user=self.user, client_id=self.client_id, request_id=os.urandom(16))
+        return mp.ReqBase(user=self.user, client_id=self.client_id, request_id=os.urandom(16), hostname=_HOSTNAME)
 
     def _pick(self) -> str:
         metas = [n for n in self.mgmtd.routing.nodes_of_type(cpb.META) if n.status == cpb.HEARTBEAT_CONNECTED]

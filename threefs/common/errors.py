@@ -33,6 +33,7 @@ class Code(IntEnum):
     BAD_FILE = 16
     BUSY = 17
     AUTH_FAILED = 18
+    IN_USE = 19               # EBUSY that no retry fixes (removing or renaming the root directory)
     # transport and service
     TIMEOUT = 30
     UNAVAILABLE = 31
@@ -95,6 +96,7 @@ TABLE: dict[Code, Mapping] = {
     Code.BAD_FILE: Mapping(errno.EBADF, *_BADARG),
     Code.BUSY: Mapping(errno.EBUSY, "SlowDown", 503, "RetriableException", 503, True),
     Code.AUTH_FAILED: Mapping(errno.EACCES, "InvalidAccessKeyId", 403, "SecurityException", 401),
+    Code.IN_USE: Mapping(errno.EBUSY, "InvalidRequest", 400, "IOException", 400),
     Code.TIMEOUT: Mapping(errno.ETIMEDOUT, "RequestTimeout", 400, "IOException", 500, True),
     Code.UNAVAILABLE: Mapping(errno.EIO, *_UNAVAIL, True),
     Code.NOT_PRIMARY: Mapping(errno.EAGAIN, *_UNAVAIL, True),

@@ -9,6 +9,7 @@ Prefixes are 4 ASCII bytes, as in 3FS. Inode ids are little-endian (spreads sequ
 | DENT   | DENT + parent inode id (LE u64) + name (utf-8)    | directory entry (meta)                 |
 | INOS   | INOS + inode id (LE u64) + session id (16 bytes)  | open-for-write file session (meta)     |
 | IDEM   | IDEM + request id (16 bytes) + client id (16)     | idempotent-request result (meta)       |
+| CLIS   | CLIS + client id (16 bytes)                       | client liveness lease (meta)           |
 | META   | META, META-<node id %08d>                         | meta server map / heartbeats (meta)    |
 | SING   | SING + name                                       | singletons: counters, lease (all)      |
 | USER   | USER + uid (BE u32)                               | user and token (mgmtd)                 |
@@ -24,6 +25,7 @@ INODE = b"INOD"
 DIRENT = b"DENT"
 INODE_SESSION = b"INOS"
 IDEMPOTENCY = b"IDEM"
+CLIENT_LEASE = b"CLIS"
 META_SERVERS = b"META"
 SINGLETON = b"SING"
 USER = b"USER"
@@ -34,7 +36,7 @@ TARGET_INFO = b"TGIF"
 CONFIG = b"CONF"
 
 PREFIXES = (
-    INODE, DIRENT, INODE_SESSION, IDEMPOTENCY, META_SERVERS, SINGLETON,
+    INODE, DIRENT, INODE_SESSION, IDEMPOTENCY, CLIENT_LEASE, META_SERVERS, SINGLETON,
     USER, NODE, CHAIN_TABLE, CHAIN_INFO, TARGET_INFO, CONFIG,
 )
 assert len(set(PREFIXES)) == len(PREFIXES) and all(len(p) == 4 for p in PREFIXES)
@@ -92,6 +94,11 @@ def session_key(inode_id: int, session_id: bytes) -> bytes:
 def idem_key(client_id: bytes, request_id: bytes) -> bytes:
     """IDEM + 16-byte request id + 16-byte client id (3FS's order)."""
     return IDEMPOTENCY + _uuid16(request_id, "request id") + _uuid16(client_id, "client id")
+
+
+def client_lease_key(client_id: bytes) -> bytes:
+    """CLIS + 16-byte client id: when the client last proved it is alive."""
+    return CLIENT_LEASE + _uuid16(client_id, "client id")
 
 
 def meta_server_key(node_id: int) -> bytes:

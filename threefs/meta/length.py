@@ -1,4 +1,8 @@
-"""Precise file length from storage: the last chunk on every chain of the file's stripe (3FS §2.7)."""
+"""File length from storage (3FS §2.7): precise length, and the chunk side of a truncate.
+
+Both run outside any transaction (no storage I/O inside one); the caller then applies the result
+with the VersionedLength rules in a transaction (ops/sync.py, ops/truncate.py).
+"""
 from __future__ import annotations
 
 import asyncio
@@ -17,6 +21,11 @@ def file_chains(mgmtd: MgmtdClient, inode: mp.Inode) -> list[int]:
     return sorted({placement.chain_of(layout, i, table.chain_ids, idx) for i in range(len(idx))})
 
 
+def chain_of_chunk(mgmtd: MgmtdClient, inode: mp.Inode, index: int) -> int:
+    table = mgmtd.routing.table(inode.layout.table_id, inode.layout.table_version)
+    return placement.chain_of(inode.layout, index, table.chain_ids)
+
+
 async def precise_length(mgmtd: MgmtdClient, storage: StorageClient, inode: mp.Inode) -> int:
     """max over stripe chains of (last chunk index * chunk size + last chunk length)."""
     begin, end = placement.chunk_range(inode.id)
@@ -27,3 +36,21 @@ async def precise_length(mgmtd: MgmtdClient, storage: StorageClient, inode: mp.I
             _, _, index = placement.parse_chunk_id(rsp.last_chunk_id)
             length = max(length, index * inode.layout.chunk_size + rsp.last_chunk_len)
     return length
+
+
+async def truncate_chunks(mgmtd: MgmtdClient, storage: StorageClient, inode: mp.Inode, length: int) -> None:
+    """Remove chunks wholly past `length` on every chain, then cut (or extend) the last chunk to it.
+
+    Whether the last chunk grows or shrinks is decided against the precise length on storage, not
+    the inode's (which may lag behind writers that have not closed yet).
+    """
+    current = await precise_length(mgmtd, storage, inode)
+    cs = inode.layout.chunk_size
+    keep = -(-length // cs)
+    begin = placement.chunk_id(inode.id, keep)
+    _, end = placement.chunk_range(inode.id)
+    await asyncio.gather(*(storage.remove_chunks(c, begin, end) for c in file_chains(mgmtd, inode)))
+    if length > 0:
+        idx = (length - 1) // cs
+        await storage.truncate_chunk(chain_of_chunk(mgmtd, inode, idx), placement.chunk_id(inode.id, idx),
+                                     length - idx * cs, cs, only_extend=length > current)

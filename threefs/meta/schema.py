@@ -1,9 +1,10 @@
-"""Metadata records in the KV engine: inodes (INOD), directory entries (DENT), sessions (INOS).
+"""Metadata records in the KV engine: inodes (INOD) and directory entries (DENT); the inode allocator.
 
 Key layouts come from threefs.kv.keys (the one prefix table); values are protobuf messages.
 """
 from __future__ import annotations
 
+import asyncio
 import stat as st
 import time
 
@@ -14,8 +15,11 @@ from threefs.proto import meta_pb2 as mp
 
 ROOT_ID = 0
 GC_ROOT_ID = 1
-MAX_NAME = 255
+MAX_NAME = 255                # bytes of one path component (NAME_MAX)
+MAX_PATH = 4096               # bytes of a path or symlink target (PATH_MAX)
+MAX_LINKS = 65535             # nlink limit of a file (3FS: u16)
 AT_REMOVEDIR = 0x200
+FS_IMMUTABLE_FL = 0x10        # chattr +i: no removal, rename, link, write-open or setattr
 FILE, DIRECTORY, SYMLINK = mp.FILE, mp.DIRECTORY, mp.SYMLINK
 
 
@@ -36,13 +40,6 @@ def check_name(name: str) -> None:
 async def load_inode(txn: Transaction, inode_id: int, *, snapshot: bool = False) -> mp.Inode | None:
     raw = await (txn.snapshot_get if snapshot else txn.get)(keys.inode_key(inode_id))
     return mp.Inode.FromString(raw) if raw is not None else None
-
-
-async def must_inode(txn: Transaction, inode_id: int, *, snapshot: bool = False) -> mp.Inode:
-    inode = await load_inode(txn, inode_id, snapshot=snapshot)
-    if inode is None:
-        raise make_error(Code.NOT_FOUND, f"inode {inode_id:#x} does not exist")
-    return inode
 
 
 def store_inode(txn: Transaction, inode: mp.Inode) -> None:
@@ -96,6 +93,10 @@ def acl_of(inode: mp.Inode) -> mp.Acl:
     return mp.Acl(uid=inode.uid, gid=inode.gid, perm=inode.perm, iflags=inode.iflags)
 
 
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 def dirent_for(parent: int, name: str, inode: mp.Inode, uuid: bytes = b"") -> mp.DirEntry:
     e = mp.DirEntry(parent=parent, name=name, id=inode.id, type=inode.type, uuid=uuid)
     if inode.type == DIRECTORY:
@@ -108,32 +109,36 @@ def mode_of(inode: mp.Inode) -> int:
     return kind | (inode.perm & 0o7777)
 
 
-def session_prefix(inode_id: int) -> bytes:
-    return keys.session_prefix(inode_id)
-
-
 class InodeAllocator:
-    """Hands out inode ids from blocks of 4096 taken from a counter in the KV engine (3FS §2.3)."""
+    """Hands out inode ids from blocks of 4096 taken from a counter in the KV engine (3FS §2.3).
+
+    The counter is read and bumped in a serializable transaction, so meta servers sharing one
+    engine never receive the same block; block 0 is never handed out (it holds root and GC root).
+    """
 
     BLOCK_BITS = 12
+    COUNTER = keys.single_key("inode-alloc")
 
     def __init__(self, kv: KVEngine) -> None:
         self.kv = kv
         self._next = 0
         self._end = 0
+        self._lock = asyncio.Lock()
+
+    async def _take_block(self) -> int:
+        async def take(txn: Transaction) -> int:
+            raw = await txn.get(self.COUNTER)
+            block = int(raw or b"0") + 1
+            txn.set(self.COUNTER, str(block).encode())
+            return block
+
+        return await run_txn(self.kv, take)
 
     async def allocate(self) -> int:
-        if self._next >= self._end:
-            key = keys.single_key("inode-alloc")
-
-            async def take(txn: Transaction) -> int:
-                raw = await txn.get(key)
-                block = int(raw or b"0") + 1
-                txn.set(key, str(block).encode())
-                return block
-
-            block = await run_txn(self.kv, take)
-            self._next, self._end = block << self.BLOCK_BITS, (block + 1) << self.BLOCK_BITS
-        out = self._next
-        self._next += 1
-        return out
+        async with self._lock:
+            if self._next >= self._end:
+                block = await self._take_block()
+                self._next, self._end = block << self.BLOCK_BITS, (block + 1) << self.BLOCK_BITS
+            out = self._next
+            self._next += 1
+            return out

@@ -1,13 +1,13 @@
-"""What every meta operation gets: the caller, the KV transaction helpers, routing and storage."""
+"""What every meta operation gets: the KV engine, routing, storage, inode ids and configuration."""
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass, field
 
 from threefs.common import placement
 from threefs.common.errors import Code, make_error
 from threefs.kv.engine import KVEngine
+from threefs.meta.config import MetaConfig
 from threefs.meta.schema import InodeAllocator
 from threefs.mgmtd.client import MgmtdClient
 from threefs.proto import common_pb2 as cpb
@@ -22,6 +22,7 @@ class MetaContext:
     mgmtd: MgmtdClient
     storage: StorageClient
     node_id: int
+    config: MetaConfig = field(default_factory=MetaConfig)
     allocator: InodeAllocator = field(init=False)
     _chain_counters: dict[tuple[int, int], int] = field(default_factory=dict)
 
@@ -48,6 +49,6 @@ class MetaContext:
         if counter is None:
             counter = random.randrange(n) // max(1, default.stripe_size) * default.stripe_size
         self._chain_counters[key] = counter + default.stripe_size
-        layout = placement.allocate(default, counter, n, int.from_bytes(os.urandom(8), "little"))
+        layout = placement.allocate(default, counter, n, random.getrandbits(64))
         layout.table_version = table.version
         return layout

@@ -1,23 +1,24 @@
-"""mkdirs: create a directory (optionally with its missing ancestors); children inherit its layout."""
+"""mkdirs: create a directory (optionally with its missing ancestors); children inherit its layout.
+
+Read conflicts as create: the parent inode and the new entry's key. A setgid parent passes its
+gid and the setgid bit on; the request id stamped in the entry makes a retry return the first result.
+"""
 from __future__ import annotations
 
 from threefs.common.errors import Code, make_error
-from threefs.kv import keys
 from threefs.kv.engine import Transaction
 from threefs.meta import acl
+from threefs.meta.ops.common import checked_layout, has_layout, live_parent, new_inode_id
 from threefs.meta.ops.context import MetaContext
-from threefs.meta.path import resolve
-from threefs.meta.schema import DIRECTORY, check_name, dirent_for, load_dirent, load_inode, now_ns, store_dirent, store_inode
+from threefs.meta.path import resolve, split
+from threefs.meta.schema import DIRECTORY, check_name, dirent_for, load_dirent, load_inode, now_ns, \
+    store_dirent, store_inode
 from threefs.proto import meta_pb2 as mp
 
-S_ISGID = 0o2000
 
-
-async def _mkdir_one(ctx: MetaContext, txn: Transaction, req: mp.MkdirsReq, parent_id: int, parent_acl: mp.Acl,
-                     name: str) -> mp.Inode:
+async def _mkdir_one(ctx: MetaContext, txn: Transaction, req: mp.MkdirsReq, parent_id: int, name: str) -> mp.Inode:
     user = req.base.user
     check_name(name)
-    txn.add_read_conflict(keys.inode_key(parent_id))
     entry = await load_dirent(txn, parent_id, name)
     if entry is not None:
         if entry.uuid and entry.uuid == req.base.request_id:
@@ -25,18 +26,17 @@ async def _mkdir_one(ctx: MetaContext, txn: Transaction, req: mp.MkdirsReq, pare
             if inode is not None:
                 return inode
         raise make_error(Code.EXISTS, f"{name!r} exists")
-    parent = await load_inode(txn, parent_id)
-    if parent is None or parent.nlink == 0:
-        raise make_error(Code.NOT_FOUND, f"directory {parent_id:#x} was removed")
-    acl.check(user, parent_acl, acl.W | acl.X, f"mkdir in directory {parent_id:#x}")
+    parent = await live_parent(txn, parent_id, f"mkdir {name!r}")
+    acl.check(user, parent, acl.W | acl.X, f"mkdir in directory {parent_id:#x}")
+    acl.check_mutable(parent, f"mkdir in directory {parent_id:#x}")
     now = now_ns()
     perm = req.perm & 0o7777
     gid = user.gid
-    if parent.perm & S_ISGID:
-        gid, perm = parent.gid, perm | S_ISGID
-    inode = mp.Inode(id=await ctx.allocator.allocate(), type=DIRECTORY, uid=user.uid, gid=gid, perm=perm, nlink=1,
+    if parent.perm & acl.S_ISGID:
+        gid, perm = parent.gid, perm | acl.S_ISGID
+    inode = mp.Inode(id=await new_inode_id(ctx, txn), type=DIRECTORY, uid=user.uid, gid=gid, perm=perm, nlink=1,
                      atime_ns=now, mtime_ns=now, ctime_ns=now, parent=parent_id, name=name)
-    inode.layout.CopyFrom(req.layout if req.HasField("layout") and req.layout.chunk_size else parent.layout)
+    inode.layout.CopyFrom(checked_layout(req.layout) if has_layout(req) else parent.layout)
     store_inode(txn, inode)
     store_dirent(txn, dirent_for(parent_id, name, inode, req.base.request_id))
     return inode
@@ -48,25 +48,26 @@ async def mkdirs(ctx: MetaContext, txn: Transaction, req: mp.MkdirsReq) -> mp.Mk
         r = await resolve(txn, user, req.path, follow_last=False)
         if r.name == "":
             raise make_error(Code.EXISTS, f"{req.path.path!r} exists")
-        return mp.MkdirsRsp(inode=await _mkdir_one(ctx, txn, req, r.parent, r.parent_acl, r.name))
-    # recursive: walk components, creating the missing ones
-    parts = [p for p in req.path.path.split("/") if p and p != "."]
+        return mp.MkdirsRsp(inode=await _mkdir_one(ctx, txn, req, r.parent, r.name))
+    parts, _ = split(req.path.path)
     base = mp.PathAt(parent=req.path.parent, path="/" if req.path.path.startswith("/") else "")
-    r = await resolve(txn, user, base, follow_last=True)
-    cur, cur_acl = r.parent, r.parent_acl
+    cur = (await resolve(txn, user, base, follow_last=True)).parent
     inode = await load_inode(txn, cur, snapshot=True)
-    for name in parts:
+    for i, name in enumerate(parts):
         rr = await resolve(txn, user, mp.PathAt(parent=cur, path=name), follow_last=True)
         if rr.name == "":
-            cur, cur_acl = rr.parent, rr.parent_acl
-            inode = await load_inode(txn, cur, snapshot=True)
-            continue
-        if rr.entry is not None:
+            cur = rr.parent
+        elif rr.entry is not None:
             if rr.entry.type != DIRECTORY:
-                raise make_error(Code.NOT_DIRECTORY, f"{name!r} exists and is not a directory")
-            cur, cur_acl = rr.entry.id, rr.entry.dir_acl
-            inode = await load_inode(txn, cur, snapshot=True)
+                raise make_error(Code.EXISTS if i == len(parts) - 1 else Code.NOT_DIRECTORY,
+                                 f"{name!r} exists and is not a directory")
+            cur = rr.entry.id
+        else:
+            inode = await _mkdir_one(ctx, txn, req, rr.parent, rr.name)
+            cur = inode.id
             continue
-        inode = await _mkdir_one(ctx, txn, req, rr.parent, rr.parent_acl, rr.name)
-        cur, cur_acl = inode.id, mp.Acl(uid=inode.uid, gid=inode.gid, perm=inode.perm)
+        inode = await load_inode(txn, cur, snapshot=True)
+    if inode is None:
+        raise make_error(Code.NOT_FOUND, f"{req.path.path!r} vanished")
     return mp.MkdirsRsp(inode=inode)
+

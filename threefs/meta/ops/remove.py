@@ -1,71 +1,82 @@
 """remove: unlink a file/symlink or remove a directory; the last link of a file goes to the GC queue.
 
-A non-empty directory needs `recursive`; it is then moved into the GC tree as a whole (O(1) for the
-caller) and collected in the background (3FS §2.9).
+A non-empty directory needs `recursive`: it is then moved into the GC queue as a whole (O(1) for
+the caller) and its tree is collected in the background (3FS §2.9). Read conflicts: the parent
+inode, the entry's key, the inode (nlink) and, for rmdir, the directory's children range. The
+result is stored in an IDEM record, so a retried request returns it instead of ENOENT.
 """
 from __future__ import annotations
 
 from threefs.common.errors import Code, make_error
-from threefs.kv import keys
 from threefs.kv.engine import Transaction
-from threefs.meta import acl
+from threefs.meta import acl, idem
+from threefs.meta.gc_queue import drop_link
+from threefs.meta.ops.common import live_parent, must_exist
 from threefs.meta.ops.context import MetaContext
 from threefs.meta.path import resolve
-from threefs.meta.schema import (AT_REMOVEDIR, DIRECTORY, FILE, GC_ROOT_ID, ROOT_ID, delete_dirent, delete_inode,
-                                 dir_is_empty, load_dirent, load_inode, now_ns, store_dirent, store_inode)
+from threefs.meta.schema import AT_REMOVEDIR, DIRECTORY, ROOT_ID, delete_dirent, delete_inode, dir_is_empty, \
+    list_dirents, load_dirent, now_ms
+from threefs.proto import common_pb2 as cpb
 from threefs.proto import meta_pb2 as mp
 
-
-def gc_entry_name(inode: mp.Inode) -> str:
-    kind = "d" if inode.type == DIRECTORY else "f"
-    return f"{kind}-{now_ns() // 1000:020d}-{inode.id:016x}"
+METHOD = "Remove"
+TREE_CHECK_LIMIT = 1024     # entries of a tree checked for permission before a recursive remove (3FS)
 
 
-def queue_for_gc(txn: Transaction, inode: mp.Inode) -> None:
-    """Park an unlinked inode under the GC root; the GC worker removes its chunks/children later."""
-    store_dirent(txn, mp.DirEntry(parent=GC_ROOT_ID, name=gc_entry_name(inode), id=inode.id, type=inode.type))
-
-
-async def drop_link(txn: Transaction, inode: mp.Inode, *, recursive_dir: bool = False) -> None:
-    """Account for one removed directory entry of `inode` (nlink-1; GC or delete at zero)."""
-    inode.nlink = max(0, inode.nlink - 1)
-    inode.ctime_ns = now_ns()
-    if inode.nlink > 0:
-        store_inode(txn, inode)
-    elif inode.type == FILE or recursive_dir:
-        store_inode(txn, inode)
-        queue_for_gc(txn, inode)
-    else:
-        delete_inode(txn, inode.id)
+async def check_tree_permission(txn: Transaction, user: cpb.UserInfo, top: mp.Inode, what: str) -> None:
+    """A recursive remove needs rwx on the directory and on its subdirectories (first 1024 entries)."""
+    acl.check(user, top, acl.R | acl.W | acl.X, f"recursive remove of {what}")
+    if user.uid == 0:
+        return
+    queue, seen = [top.id], 0
+    while queue and seen < TREE_CHECK_LIMIT:
+        for e in await list_dirents(txn, queue.pop(), "", TREE_CHECK_LIMIT - seen):
+            seen += 1
+            if e.type == DIRECTORY:
+                acl.check(user, e.dir_acl, acl.R | acl.W | acl.X, f"recursive remove of {what}/…/{e.name}")
+                acl.check_mutable(e.dir_acl, f"recursive remove of {what}/…/{e.name}")
+                queue.append(e.id)
 
 
 async def remove(ctx: MetaContext, txn: Transaction, req: mp.RemoveReq) -> mp.RemoveRsp:
+    prior = await idem.lookup(txn, req.base, METHOD, mp.RemoveRsp)
+    if prior is not None:
+        return prior
     user = req.base.user
+    if req.at_flags & ~AT_REMOVEDIR:
+        raise make_error(Code.INVALID_ARGUMENT, f"unsupported at_flags {req.at_flags:#x}")
     rmdir = bool(req.at_flags & AT_REMOVEDIR)
-    r = await resolve(txn, user, req.path, follow_last=False)
+    r = await resolve(txn, user, req.path, follow_last=False, follow_trailing=False)
+    if r.dot_last:
+        raise make_error(Code.INVALID_ARGUMENT, f"cannot remove {req.path.path!r} (ends in '.')")
     if r.name == "":
         if r.parent == ROOT_ID:
-            raise make_error(Code.BUSY, "cannot remove the root directory")
-        raise make_error(Code.INVALID_ARGUMENT, f"cannot remove {req.path.path!r}")
-    txn.add_read_conflict(keys.inode_key(r.parent))
+            raise make_error(Code.IN_USE, "cannot remove the root directory")
+        raise make_error(Code.INVALID_ARGUMENT, f"cannot remove {req.path.path!r} ('.' or '..')")
     entry = await load_dirent(txn, r.parent, r.name)
     if entry is None:
         raise make_error(Code.NOT_FOUND, f"{req.path.path!r} does not exist")
     if entry.type == DIRECTORY and not rmdir and not req.recursive:
         raise make_error(Code.IS_DIRECTORY, f"{req.path.path!r} is a directory")
-    if entry.type != DIRECTORY and rmdir:
+    if entry.type != DIRECTORY and (rmdir or r.trailing_slash):
         raise make_error(Code.NOT_DIRECTORY, f"{req.path.path!r} is not a directory")
-    acl.check(user, r.parent_acl, acl.W | acl.X, f"remove from directory {r.parent:#x}")
-    inode = await load_inode(txn, entry.id)
-    if inode is None:
-        raise make_error(Code.NOT_FOUND, f"{req.path.path!r} vanished")
-    acl.check_sticky(user, r.parent_acl, inode.uid, f"remove {req.path.path!r}")
-    recursive_dir = False
-    if entry.type == DIRECTORY and not await dir_is_empty(txn, entry.id):
+    parent = await live_parent(txn, r.parent, f"remove {req.path.path!r}")
+    acl.check(user, parent, acl.W | acl.X, f"remove from directory {r.parent:#x}")
+    inode = await must_exist(txn, entry.id, repr(req.path.path))
+    acl.check_sticky(user, parent, inode.uid, f"remove {req.path.path!r}")
+    acl.check_mutable(parent, f"remove from directory {r.parent:#x}")
+    acl.check_mutable(inode, f"remove {req.path.path!r}")
+    info = mp.GcInfo(uid=user.uid, gid=user.gid, orig_path=req.path.path, removed_ms=now_ms())
+    delete_dirent(txn, r.parent, r.name)
+    if entry.type == DIRECTORY and await dir_is_empty(txn, inode.id):
+        delete_inode(txn, inode.id)
+    elif entry.type == DIRECTORY:
         if not req.recursive:
             raise make_error(Code.NOT_EMPTY, f"{req.path.path!r} is not empty")
-        acl.check(user, inode, acl.R | acl.W | acl.X, f"recursive remove of {req.path.path!r}")
-        recursive_dir = True
-    delete_dirent(txn, r.parent, r.name)
-    await drop_link(txn, inode, recursive_dir=recursive_dir)
-    return mp.RemoveRsp()
+        await check_tree_permission(txn, user, inode, req.path.path)
+        drop_link(txn, inode, info)
+    else:
+        drop_link(txn, inode, info)
+    rsp = mp.RemoveRsp()
+    idem.store(txn, req.base, METHOD, rsp)
+    return rsp

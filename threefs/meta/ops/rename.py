@@ -1,84 +1,104 @@
 """rename: move an entry, replacing a compatible destination (POSIX rules), with loop detection.
 
-Moving a directory walks the destination's ancestors with read conflicts, so a concurrent move
-that would create a cycle aborts one of the two transactions.
+Read conflicts: both parent inodes, both entry keys, the moved and replaced inodes, and, when a
+directory changes parent, every ancestor of the destination up to the root, so a concurrent move
+that would create a cycle aborts one of the two transactions. Replaced destinations: a file loses a
+link (GC at zero), an empty directory is deleted, a symlink is deleted. The result is stored in an
+IDEM record for retries.
 """
 from __future__ import annotations
 
 from threefs.common.errors import Code, make_error
-from threefs.kv import keys
 from threefs.kv.engine import Transaction
-from threefs.meta import acl
+from threefs.meta import acl, idem
+from threefs.meta.gc_queue import drop_link
+from threefs.meta.ops.common import live_parent, must_exist
 from threefs.meta.ops.context import MetaContext
-from threefs.meta.ops.remove import drop_link
-from threefs.meta.path import resolve
-from threefs.meta.schema import (DIRECTORY, GC_ROOT_ID, ROOT_ID, delete_dirent, delete_inode, dir_is_empty,
-                                 load_dirent, load_inode, now_ns, store_dirent, store_inode)
+from threefs.meta.path import MAX_DEPTH, resolve
+from threefs.meta.schema import DIRECTORY, GC_ROOT_ID, ROOT_ID, delete_dirent, delete_inode, dir_is_empty, \
+    load_dirent, load_inode, now_ms, now_ns, store_dirent, store_inode
 from threefs.proto import meta_pb2 as mp
 
+METHOD = "Rename"
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
 
 
-async def _check_not_ancestor(txn: Transaction, moving: int, dst_parent: int) -> None:
+async def check_not_ancestor(txn: Transaction, moving: int, dst_parent: int) -> None:
+    """EINVAL if `moving` is `dst_parent` or one of its ancestors; ENOENT if the destination was removed."""
     cur = dst_parent
-    for _ in range(4096):
+    for _ in range(MAX_DEPTH):
         if cur == moving:
             raise make_error(Code.INVALID_ARGUMENT, "cannot move a directory into its own subtree")
-        if cur in (ROOT_ID, GC_ROOT_ID):
+        if cur == ROOT_ID:
             return
+        if cur == GC_ROOT_ID:
+            raise make_error(Code.NOT_FOUND, "destination directory was removed")
         inode = await load_inode(txn, cur)
         if inode is None or inode.nlink == 0:
             raise make_error(Code.NOT_FOUND, "destination directory was removed")
         cur = inode.parent
-    raise make_error(Code.TOO_MANY_SYMLINKS, "directory tree too deep")
+    raise make_error(Code.INTERNAL, f"directory {dst_parent:#x} is more than {MAX_DEPTH} levels deep or in a cycle")
 
 
 async def rename(ctx: MetaContext, txn: Transaction, req: mp.RenameReq) -> mp.RenameRsp:
+    prior = await idem.lookup(txn, req.base, METHOD, mp.RenameRsp)
+    if prior is not None:
+        return prior
     user = req.base.user
     if req.flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) or req.flags == RENAME_NOREPLACE | RENAME_EXCHANGE:
-        raise make_error(Code.INVALID_ARGUMENT, f"unsupported rename flags {req.flags:#x}")
+        raise make_error(Code.INVALID_ARGUMENT, f"invalid rename flags {req.flags:#x}")
     if req.flags & RENAME_EXCHANGE:
-        raise make_error(Code.INVALID_ARGUMENT, "RENAME_EXCHANGE is not supported")
-    src = await resolve(txn, user, req.src, follow_last=False)
-    dst = await resolve(txn, user, req.dst, follow_last=False)
-    if src.name == "" or dst.name == "":
-        raise make_error(Code.BUSY if src.name == "" else Code.EXISTS, "cannot rename '.', '..' or the root")
-    txn.add_read_conflict(keys.inode_key(src.parent))
-    txn.add_read_conflict(keys.inode_key(dst.parent))
+        raise make_error(Code.NOT_SUPPORTED, "RENAME_EXCHANGE is not supported")
+    src = await resolve(txn, user, req.src, follow_last=False, follow_trailing=False)
+    dst = await resolve(txn, user, req.dst, follow_last=False, follow_trailing=False)
+    if src.dot_last or dst.dot_last:
+        raise make_error(Code.INVALID_ARGUMENT, "cannot rename a path ending in '.'")
+    if src.name == "":
+        raise make_error(Code.IN_USE if src.parent == ROOT_ID else Code.INVALID_ARGUMENT,
+                         f"cannot rename {req.src.path!r}")
     s = await load_dirent(txn, src.parent, src.name)
     if s is None:
         raise make_error(Code.NOT_FOUND, f"{req.src.path!r} does not exist")
+    if dst.name == "":
+        raise make_error(Code.IN_USE if dst.parent == ROOT_ID else Code.INVALID_ARGUMENT,
+                         f"cannot rename onto {req.dst.path!r}")
+    if s.type != DIRECTORY and (src.trailing_slash or dst.trailing_slash):
+        raise make_error(Code.NOT_DIRECTORY, f"{req.src.path!r} is not a directory")
+    src_parent = await live_parent(txn, src.parent, f"rename {req.src.path!r}")
+    dst_parent = src_parent if dst.parent == src.parent else await live_parent(txn, dst.parent,
+                                                                                f"rename to {req.dst.path!r}")
     d = await load_dirent(txn, dst.parent, dst.name)
-    if d is not None and d.uuid and d.uuid == req.base.request_id and d.id == s.id:
-        return mp.RenameRsp(inode=await load_inode(txn, s.id) or mp.Inode())
-    acl.check(user, src.parent_acl, acl.W | acl.X, f"rename from directory {src.parent:#x}")
-    acl.check(user, dst.parent_acl, acl.W | acl.X, f"rename into directory {dst.parent:#x}")
-    inode = await load_inode(txn, s.id)
-    if inode is None:
-        raise make_error(Code.NOT_FOUND, f"{req.src.path!r} vanished")
-    acl.check_sticky(user, src.parent_acl, inode.uid, f"rename {req.src.path!r}")
+    acl.check(user, src_parent, acl.W | acl.X, f"rename from directory {src.parent:#x}")
+    acl.check(user, dst_parent, acl.W | acl.X, f"rename into directory {dst.parent:#x}")
+    inode = await must_exist(txn, s.id, repr(req.src.path))
+    acl.check_sticky(user, src_parent, inode.uid, f"rename {req.src.path!r}")
     if d is not None and d.id == s.id:
-        return mp.RenameRsp(inode=inode)     # same file (or hard links of it): POSIX no-op
+        return mp.RenameRsp(inode=inode)     # the same entry, or two links of one file: a POSIX no-op
+    acl.check_mutable(src_parent, f"rename from directory {src.parent:#x}")
+    acl.check_mutable(dst_parent, f"rename into directory {dst.parent:#x}")
+    acl.check_mutable(inode, f"rename {req.src.path!r}")
     if s.type == DIRECTORY and src.parent != dst.parent:
-        await _check_not_ancestor(txn, s.id, dst.parent)
+        await check_not_ancestor(txn, s.id, dst.parent)
+        acl.check(user, inode, acl.W, f"move directory {req.src.path!r} (updates its '..')")
     if d is not None:
         if req.flags & RENAME_NOREPLACE:
             raise make_error(Code.EXISTS, f"{req.dst.path!r} exists")
-        victim = await load_inode(txn, d.id)
-        if victim is None:
-            raise make_error(Code.NOT_FOUND, f"{req.dst.path!r} vanished")
-        acl.check_sticky(user, dst.parent_acl, victim.uid, f"replace {req.dst.path!r}")
         if s.type == DIRECTORY and d.type != DIRECTORY:
             raise make_error(Code.NOT_DIRECTORY, f"{req.dst.path!r} is not a directory")
         if s.type != DIRECTORY and d.type == DIRECTORY:
             raise make_error(Code.IS_DIRECTORY, f"{req.dst.path!r} is a directory")
+        victim = await must_exist(txn, d.id, repr(req.dst.path))
+        acl.check_sticky(user, dst_parent, victim.uid, f"replace {req.dst.path!r}")
+        acl.check_mutable(victim, f"replace {req.dst.path!r}")
         if d.type == DIRECTORY:
             if not await dir_is_empty(txn, d.id):
                 raise make_error(Code.NOT_EMPTY, f"{req.dst.path!r} is not empty")
             delete_inode(txn, d.id)
         else:
-            await drop_link(txn, victim)
+            drop_link(txn, victim, mp.GcInfo(uid=user.uid, gid=user.gid, orig_path=req.dst.path, removed_ms=now_ms()))
+    elif dst.trailing_slash and s.type != DIRECTORY:
+        raise make_error(Code.NOT_DIRECTORY, f"{req.dst.path!r} is not a directory")
     delete_dirent(txn, src.parent, src.name)
     moved = mp.DirEntry()
     moved.CopyFrom(s)
@@ -88,4 +108,6 @@ async def rename(ctx: MetaContext, txn: Transaction, req: mp.RenameReq) -> mp.Re
     if inode.type == DIRECTORY:
         inode.parent, inode.name = dst.parent, dst.name
     store_inode(txn, inode)
-    return mp.RenameRsp(inode=inode)
+    rsp = mp.RenameRsp(inode=inode)
+    idem.store(txn, req.base, METHOD, rsp)
+    return rsp

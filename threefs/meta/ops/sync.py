@@ -1,15 +1,19 @@
 """sync/close: update a file's length (hint or precise query) and end write sessions.
 
 The precise length is queried from storage before the transaction (no I/O inside it); the
-transaction then applies it with the VersionedLength rules: a shorter precise length bumps the
-truncate version, and hints from an older truncate epoch are ignored.
+transaction then applies it with the VersionedLength rules (3FS §2.7): a precise length that is
+shorter (or follows a truncate) bumps the truncate version; a hint is adopted only when it is
+from the current truncate epoch and longer. A changed length by a non-owner drops S_ISUID/S_ISGID.
 """
 from __future__ import annotations
 
 from threefs.common.errors import Code, make_error
-from threefs.kv import keys
 from threefs.kv.engine import Transaction
+from threefs.meta import acl
+from threefs.meta.ops.context import MetaContext
 from threefs.meta.schema import FILE, load_inode, now_ns, store_inode
+from threefs.meta.sessions import remove_session
+from threefs.proto import common_pb2 as cpb
 from threefs.proto import meta_pb2 as mp
 
 
@@ -28,26 +32,36 @@ def apply_length(inode: mp.Inode, *, precise: int | None, hint: mp.VersionedLeng
     return False
 
 
-async def sync(txn: Transaction, req: mp.SyncReq, precise: int | None) -> mp.SyncRsp:
-    inode = await load_inode(txn, req.inode)
+def _written_by(user: cpb.UserInfo, inode: mp.Inode) -> None:
+    if user.uid not in (0, inode.uid):
+        inode.perm &= ~(acl.S_ISUID | acl.S_ISGID)
+
+
+async def _file(txn: Transaction, inode_id: int) -> mp.Inode:
+    inode = await load_inode(txn, inode_id)
     if inode is None:
-        raise make_error(Code.NOT_FOUND, f"inode {req.inode:#x} does not exist")
+        raise make_error(Code.NOT_FOUND, f"inode {inode_id:#x} does not exist")
+    return inode
+
+
+async def sync(ctx: MetaContext, txn: Transaction, req: mp.SyncReq, precise: int | None) -> mp.SyncRsp:
+    inode = await _file(txn, req.inode)
     if inode.type != FILE:
         return mp.SyncRsp(inode=inode)
     if req.update_length and apply_length(inode, precise=precise,
                                            hint=req.length_hint if req.HasField("length_hint") else None,
                                            truncated=req.truncated):
+        _written_by(req.base.user, inode)
         store_inode(txn, inode)
     return mp.SyncRsp(inode=inode)
 
 
-async def close(txn: Transaction, req: mp.CloseReq, precise: int | None) -> mp.CloseRsp:
-    inode = await load_inode(txn, req.inode)
-    if inode is None:
-        raise make_error(Code.NOT_FOUND, f"inode {req.inode:#x} does not exist")
+async def close(ctx: MetaContext, txn: Transaction, req: mp.CloseReq, precise: int | None) -> mp.CloseRsp:
+    inode = await _file(txn, req.inode)
     if req.session_id:
-        txn.clear(keys.session_key(req.inode, req.session_id))
+        remove_session(txn, req.inode, req.session_id)
     if req.update_length and inode.type == FILE and apply_length(
             inode, precise=precise, hint=req.length_hint if req.HasField("length_hint") else None, truncated=False):
+        _written_by(req.base.user, inode)
         store_inode(txn, inode)
     return mp.CloseRsp(inode=inode)
