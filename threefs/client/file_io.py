@@ -59,13 +59,17 @@ class FileIO:
         await asyncio.gather(*(one(*p) for p in self._pieces(offset, len(view))))
         return len(view)
 
+    def read_ops(self, offset: int, dest: memoryview, n: int) -> list[ReadOp]:
+        """Chunk reads covering [offset, offset+n) whose dests are slices of `dest` (bytes land in place)."""
+        return [ReadOp(self.chain_of(idx), placement.chunk_id(self.inode.id, idx), off, ln, dest[boff:boff + ln])
+                for idx, off, boff, ln in self._pieces(offset, n)]
+
     async def read_into(self, offset: int, dest: memoryview, file_length: int) -> int:
         """Read up to len(dest) bytes at `offset`, clipped to `file_length`; holes read as zeros."""
         n = max(0, min(len(dest), file_length - offset))
         if n == 0:
             return 0
-        ops = [ReadOp(self.chain_of(idx), placement.chunk_id(self.inode.id, idx), off, ln, dest[boff:boff + ln])
-               for idx, off, boff, ln in self._pieces(offset, n)]
+        ops = self.read_ops(offset, dest, n)
         await self.storage.read(ops)
         for op in ops:
             if op.result < 0:

@@ -15,12 +15,14 @@ import os
 import posixpath
 import stat as st
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
 from dataclasses import dataclass
 
 from threefs.client.file_io import FileIO
 from threefs.client.meta_client import MetaClient
-from threefs.common.errors import Code, make_error
+from threefs.common.errors import Code, FSError, make_error
 from threefs.mgmtd.client import MgmtdClient
 from threefs.net.rpc import RpcClient
 from threefs.proto import common_pb2 as cpb
@@ -28,6 +30,10 @@ from threefs.proto import meta_pb2 as mp
 from threefs.storage.client import StorageClient
 
 AT_REMOVEDIR = 0x200
+T = TypeVar("T")
+# Connected AsyncClients with the pid that connected them: a forked child inherits the parent's
+# entries, and gRPC's asyncio stack hangs forever in a child forked while it was live.
+_CONNECTED: weakref.WeakKeyDictionary[AsyncClient, int] = weakref.WeakKeyDictionary()
 _TYPE_BITS = {mp.FILE: st.S_IFREG, mp.DIRECTORY: st.S_IFDIR, mp.SYMLINK: st.S_IFLNK}
 
 
@@ -73,8 +79,20 @@ def _path(p: str | os.PathLike) -> mp.PathAt:
     return mp.PathAt(parent=0, path=s if s.startswith("/") else "/" + s)
 
 
+def _check_not_forked_while_connected() -> None:
+    """Raise RuntimeError in a child forked while its parent had a connected client (gRPC would hang there)."""
+    inherited = [pid for pid in list(_CONNECTED.values()) if pid != os.getpid()]
+    if inherited:
+        raise RuntimeError(
+            f"this process was forked from process {inherited[0]} while it had a connected threefs client; "
+            "gRPC cannot be used in such a child (it hangs). Close clients before forking, or start "
+            "workers with the 'spawn' or 'forkserver' multiprocessing context")
+
+
 def default_user() -> cpb.UserInfo:
-    return cpb.UserInfo(uid=os.getuid(), gid=os.getgid(), groups=os.getgroups())
+    """This process's uid/gid/groups, with the token from $THREEFS_TOKEN (needed when meta authenticates)."""
+    return cpb.UserInfo(uid=os.getuid(), gid=os.getgid(), groups=os.getgroups(),
+                        token=os.environ.get("THREEFS_TOKEN", ""))
 
 
 def parse_mode(mode: str) -> tuple[int, bool]:
@@ -105,6 +123,7 @@ class AsyncFile:
         self.length = inode.length
         self.pos = 0
         self.written = False
+        self.hint_dirty = False     # written past the length meta knows: the lease loop sends a hint
         self.closed = False
 
     @property
@@ -141,6 +160,8 @@ class AsyncFile:
             raise make_error(Code.INVALID_ARGUMENT, "negative offset")
         n = await self.io.write(offset, data)
         self.written = True
+        if offset + n > self.length:
+            self.hint_dirty = True
         self.length = max(self.length, offset + n)
         return n
 
@@ -193,9 +214,16 @@ class AsyncFile:
         if self.session_id:
             req = mp.CloseReq(base=self.client.meta.base(), inode=self.inode.id, session_id=self.session_id,
                               update_length=self.written)
-            rsp = await self.client.meta.call("Close", req, mp.CloseRsp)
+            try:
+                rsp = await self.client.meta.call("Close", req, mp.CloseRsp)
+            finally:
+                self.client._writers.discard(self)
             self.inode = rsp.inode
             self.length = rsp.inode.length
+
+    def length_hint(self) -> mp.VersionedLength:
+        """What this writer knows of the length, in the truncate epoch it opened in (3FS §2.7)."""
+        return mp.VersionedLength(length=self.length, truncate_ver=self.inode.truncate_ver)
 
 
 class AsyncClient:
@@ -211,13 +239,19 @@ class AsyncClient:
         self.storage = StorageClient(self.mgmtd, self.rpc, retry_timeout=retry_timeout)
         self.meta = MetaClient(self.mgmtd, self.rpc, user or default_user(), client_id=self.storage.client_id,
                                retry_timeout=retry_timeout)
+        self._writers: set[AsyncFile] = set()
+        self._lease_task: asyncio.Task | None = None
 
     async def connect(self) -> AsyncClient:
+        _check_not_forked_while_connected()
+        _CONNECTED[self] = os.getpid()
         await self.mgmtd.refresh(force=True)
         self.mgmtd.start_polling(1.0)
         return self
 
     async def close(self) -> None:
+        _CONNECTED.pop(self, None)
+        await self._end_writers()
         await self.rpc.close()
         await self.mgmtd.close()
 
@@ -226,6 +260,47 @@ class AsyncClient:
 
     async def __aexit__(self, *exc) -> None:
         await self.close()
+
+    # ---- write sessions: lease renewal and length hints -----------------------------------
+    lease_interval = 10.0   # seconds between lease renewals while write sessions are open
+
+    def _track_writer(self, f: AsyncFile) -> None:
+        """Keep the client's lease alive (and send length hints) while `f` is open for writing."""
+        self._writers.add(f)
+        task = self._lease_task
+        if task is None or task.done():
+            self._lease_task = asyncio.create_task(self._lease_loop())
+
+    async def _lease_loop(self) -> None:
+        while self._writers:
+            await asyncio.sleep(self.lease_interval)
+            try:
+                await self.meta.call("RenewClient", mp.RenewClientReq(base=self.meta.base()), mp.RenewClientRsp)
+                for f in [f for f in self._writers if f.hint_dirty and not f.closed]:
+                    f.hint_dirty = False
+                    await self.meta.call("Sync", mp.SyncReq(base=self.meta.base(), inode=f.inode.id, update_length=True,
+                                                            length_hint=f.length_hint()), mp.SyncRsp)
+            except FSError:
+                continue    # meta unreachable: the next round tries again (sessions live client_timeout)
+
+    async def _end_writers(self) -> None:
+        """On client close: stop renewing and drop the sessions of files left open (best effort)."""
+        task = self._lease_task
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        left = [f for f in self._writers if not f.closed]
+        if left:
+            req = mp.PruneSessionReq(base=self.meta.base())
+            req.sessions.extend(mp.FileSession(inode=f.inode.id, session_id=f.session_id) for f in left)
+            try:
+                async with asyncio.timeout(5.0):
+                    await self.meta.call("PruneSession", req, mp.PruneSessionRsp)
+            except (FSError, TimeoutError):
+                pass        # the sessions expire with the lease
+            for f in left:
+                f.closed = True
+        self._writers = set()
 
     # ---- namespace ---------------------------------------------------------------------
     async def stat(self, path, *, follow_symlinks: bool = True) -> StatResult:
@@ -295,6 +370,81 @@ class AsyncClient:
     async def statfs(self) -> mp.StatFsRsp:
         return await self.meta.call("StatFs", mp.StatFsReq(base=self.meta.base()), mp.StatFsRsp)
 
+    async def lstat(self, path) -> StatResult:
+        return await self.stat(path, follow_symlinks=False)
+
+    async def symlink(self, target: str, path) -> None:
+        """Create symlink `path` pointing at `target` (os.symlink's argument order)."""
+        req = mp.SymlinkReq(base=self.meta.base(), path=_path(path), target=os.fspath(target))
+        await self.meta.call("Symlink", req, mp.SymlinkRsp)
+
+    async def readlink(self, path) -> str:
+        inode = (await self.stat(path, follow_symlinks=False)).inode
+        if inode.type != mp.SYMLINK:
+            raise make_error(Code.INVALID_ARGUMENT, f"{os.fspath(path)} is not a symbolic link", os.fspath(path))
+        return inode.target
+
+    async def link(self, src, dst, *, follow_symlinks: bool = False) -> None:
+        """Hard link `dst` to the file `src` names (like os.link; symlinks are linked themselves by default)."""
+        await self.meta.call("HardLink", mp.HardLinkReq(base=self.meta.base(), old_path=_path(src), new_path=_path(dst),
+                                                        follow_last=follow_symlinks), mp.HardLinkRsp)
+
+    async def setattr(self, path, *, follow_symlinks: bool = True, **fields) -> StatResult:
+        """Low-level setAttr: perm, uid, gid, atime_ns, mtime_ns, atime_now, mtime_now, iflags, layout."""
+        req = mp.SetAttrReq(base=self.meta.base(), path=_path(path), follow_last=follow_symlinks, **fields)
+        return StatResult.of((await self.meta.call("SetAttr", req, mp.SetAttrRsp)).inode)
+
+    async def chmod(self, path, mode: int, *, follow_symlinks: bool = True) -> None:
+        await self.setattr(path, perm=mode & 0o7777, follow_symlinks=follow_symlinks)
+
+    async def chown(self, path, uid: int, gid: int, *, follow_symlinks: bool = True) -> None:
+        """Change owner and/or group; -1 leaves one unchanged (as os.chown)."""
+        fields = {k: v for k, v in (("uid", uid), ("gid", gid)) if v != -1}
+        await self.setattr(path, follow_symlinks=follow_symlinks, **fields)
+
+    async def utime(self, path, times: tuple[float, float] | None = None, *, ns: tuple[int, int] | None = None,
+                    follow_symlinks: bool = True) -> None:
+        """Set access and modification times (now when neither `times` nor `ns` is given), as os.utime."""
+        if times is not None and ns is not None:
+            raise ValueError("utime: give either times or ns, not both")
+        if times is not None:
+            ns = (int(times[0] * 1e9), int(times[1] * 1e9))
+        if ns is None:
+            await self.setattr(path, atime_now=True, mtime_now=True, follow_symlinks=follow_symlinks)
+        else:
+            await self.setattr(path, atime_ns=ns[0], mtime_ns=ns[1], follow_symlinks=follow_symlinks)
+
+    async def truncate(self, path, length: int) -> None:
+        """Set a file's length (chunks past it are removed; extending reads zeros)."""
+        if length < 0:
+            raise make_error(Code.INVALID_ARGUMENT, "negative length", os.fspath(path))
+        await self.meta.call("Truncate", mp.TruncateReq(base=self.meta.base(), path=_path(path), length=length),
+                             mp.TruncateRsp)
+
+    async def mknod(self, path, mode: int = 0o644) -> None:
+        """Create an empty regular file (EEXIST if the name exists); no write session is opened."""
+        await self.meta.call("Create", mp.CreateReq(base=self.meta.base(), path=_path(path),
+                                                    flags=os.O_CREAT | os.O_EXCL | os.O_RDONLY, perm=mode & 0o7777),
+                             mp.CreateRsp)
+
+    async def access(self, path, mode: int, *, follow_symlinks: bool = True) -> bool:
+        """Whether this client's user may access `path` with `mode` (os.F_OK/R_OK/W_OK/X_OK bits)."""
+        from threefs.meta import acl
+        try:
+            inode = (await self.stat(path, follow_symlinks=follow_symlinks)).inode
+        except (FileNotFoundError, PermissionError, NotADirectoryError):
+            return False
+        want = (acl.R if mode & os.R_OK else 0) | (acl.W if mode & os.W_OK else 0) | (acl.X if mode & os.X_OK else 0)
+        return acl.allowed(self.meta.user, inode.uid, inode.gid, inode.perm, want)
+
+    async def realpath(self, path) -> str:
+        """The canonical absolute path (symlinks and '..' resolved by meta: getRealPath)."""
+        rsp = await self.meta.call("GetRealPath", mp.GetRealPathReq(base=self.meta.base(), path=_path(path),
+                                                                    follow_last=True), mp.GetRealPathRsp)
+        return rsp.path
+
+    getrealpath = realpath
+
     # ---- files -------------------------------------------------------------------------
     async def open(self, path, mode: str = "rb", *, perm: int = 0o666) -> AsyncFile:
         flags, _ = parse_mode(mode)
@@ -312,6 +462,8 @@ class AsyncClient:
         if rsp.inode.type == mp.DIRECTORY:
             raise make_error(Code.IS_DIRECTORY, f"{os.fspath(path)} is a directory", os.fspath(path))
         f = AsyncFile(self, rsp.inode, flags, os.fspath(path), session)
+        if session:
+            self._track_writer(f)
         if rsp.need_truncate:
             try:
                 await f.truncate(0)
@@ -373,6 +525,7 @@ class File(io.RawIOBase):
 
     def __init__(self, runner: _LoopThread, f: AsyncFile, mode: str) -> None:
         super().__init__()
+        self._runner = runner
         self._run = runner.run
         self._f = f
         self.mode = mode
@@ -433,10 +586,18 @@ class File(io.RawIOBase):
     def inode(self) -> mp.Inode:
         return self._f.inode
 
+    @property
+    def async_file(self) -> AsyncFile:
+        """The AsyncFile under this handle (lives on its Client's event loop)."""
+        return self._f
+
     def close(self) -> None:
         if not self.closed:
             try:
-                self._run(self._f.close())
+                if not self._f.session_id:
+                    self._f.closed = True   # read-only: nothing to tell meta (safe from GC in any thread, any time)
+                else:
+                    self._run(self._f.close())
             finally:
                 super().close()
 
@@ -446,6 +607,7 @@ class Client:
 
     def __init__(self, mgmtd: str | list[str] | None = None, *, user: cpb.UserInfo | None = None,
                  retry_timeout: float = 30.0) -> None:
+        _check_not_forked_while_connected()
         self._runner = _LoopThread()
 
         async def make() -> AsyncClient:
@@ -465,6 +627,15 @@ class Client:
 
     def __enter__(self) -> Client:
         return self
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop (in its own thread) that this client's AsyncClient runs on."""
+        return self._runner.loop
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine of `self.aio` on the client's loop and return its result (batch work)."""
+        return self._runner.run(coro)
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -526,6 +697,42 @@ class Client:
 
     def statfs(self) -> mp.StatFsRsp:
         return self._runner.run(self.aio.statfs())
+
+    def lstat(self, path) -> StatResult:
+        return self._runner.run(self.aio.lstat(path))
+
+    def symlink(self, target: str, path) -> None:
+        self._runner.run(self.aio.symlink(target, path))
+
+    def readlink(self, path) -> str:
+        return self._runner.run(self.aio.readlink(path))
+
+    def link(self, src, dst, *, follow_symlinks: bool = False) -> None:
+        self._runner.run(self.aio.link(src, dst, follow_symlinks=follow_symlinks))
+
+    def chmod(self, path, mode: int, *, follow_symlinks: bool = True) -> None:
+        self._runner.run(self.aio.chmod(path, mode, follow_symlinks=follow_symlinks))
+
+    def chown(self, path, uid: int, gid: int, *, follow_symlinks: bool = True) -> None:
+        self._runner.run(self.aio.chown(path, uid, gid, follow_symlinks=follow_symlinks))
+
+    def utime(self, path, times: tuple[float, float] | None = None, *, ns: tuple[int, int] | None = None,
+              follow_symlinks: bool = True) -> None:
+        self._runner.run(self.aio.utime(path, times, ns=ns, follow_symlinks=follow_symlinks))
+
+    def truncate(self, path, length: int) -> None:
+        self._runner.run(self.aio.truncate(path, length))
+
+    def mknod(self, path, mode: int = 0o644) -> None:
+        self._runner.run(self.aio.mknod(path, mode))
+
+    def access(self, path, mode: int, *, follow_symlinks: bool = True) -> bool:
+        return self._runner.run(self.aio.access(path, mode, follow_symlinks=follow_symlinks))
+
+    def realpath(self, path) -> str:
+        return self._runner.run(self.aio.realpath(path))
+
+    getrealpath = realpath
 
     def read_file(self, path) -> bytes:
         return self._runner.run(self.aio.read_file(path))
