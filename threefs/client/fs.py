@@ -394,6 +394,26 @@ class AsyncClient:
         req = mp.SetAttrReq(base=self.meta.base(), path=_path(path), follow_last=follow_symlinks, **fields)
         return StatResult.of((await self.meta.call("SetAttr", req, mp.SetAttrRsp)).inode)
 
+    async def setxattr(self, path, name: str, value: bytes, flags: int = 0, *, follow_symlinks: bool = True) -> None:
+        """Set a user.* extended attribute (flags: os.XATTR_CREATE / os.XATTR_REPLACE)."""
+        await self.meta.call("SetXattr", mp.SetXattrReq(base=self.meta.base(), path=_path(path), name=name,
+                                                        value=bytes(value), flags=flags,
+                                                        follow_last=follow_symlinks), mp.SetXattrRsp)
+
+    async def getxattr(self, path, name: str, *, follow_symlinks: bool = True) -> bytes:
+        rsp = await self.meta.call("GetXattr", mp.GetXattrReq(base=self.meta.base(), path=_path(path), name=name,
+                                                              follow_last=follow_symlinks), mp.GetXattrRsp)
+        return rsp.value
+
+    async def listxattr(self, path, *, follow_symlinks: bool = True) -> list[str]:
+        rsp = await self.meta.call("ListXattr", mp.ListXattrReq(base=self.meta.base(), path=_path(path),
+                                                                follow_last=follow_symlinks), mp.ListXattrRsp)
+        return list(rsp.names)
+
+    async def removexattr(self, path, name: str, *, follow_symlinks: bool = True) -> None:
+        await self.meta.call("RemoveXattr", mp.RemoveXattrReq(base=self.meta.base(), path=_path(path), name=name,
+                                                              follow_last=follow_symlinks), mp.RemoveXattrRsp)
+
     async def chmod(self, path, mode: int, *, follow_symlinks: bool = True) -> None:
         await self.setattr(path, perm=mode & 0o7777, follow_symlinks=follow_symlinks)
 
@@ -709,6 +729,18 @@ class Client:
 
     def link(self, src, dst, *, follow_symlinks: bool = False) -> None:
         self._runner.run(self.aio.link(src, dst, follow_symlinks=follow_symlinks))
+
+    def setxattr(self, path, name: str, value: bytes, flags: int = 0, *, follow_symlinks: bool = True) -> None:
+        self._runner.run(self.aio.setxattr(path, name, value, flags, follow_symlinks=follow_symlinks))
+
+    def getxattr(self, path, name: str, *, follow_symlinks: bool = True) -> bytes:
+        return self._runner.run(self.aio.getxattr(path, name, follow_symlinks=follow_symlinks))
+
+    def listxattr(self, path, *, follow_symlinks: bool = True) -> list[str]:
+        return self._runner.run(self.aio.listxattr(path, follow_symlinks=follow_symlinks))
+
+    def removexattr(self, path, name: str, *, follow_symlinks: bool = True) -> None:
+        self._runner.run(self.aio.removexattr(path, name, follow_symlinks=follow_symlinks))
 
     def chmod(self, path, mode: int, *, follow_symlinks: bool = True) -> None:
         self._runner.run(self.aio.chmod(path, mode, follow_symlinks=follow_symlinks))

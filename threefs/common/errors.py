@@ -34,6 +34,8 @@ class Code(IntEnum):
     BUSY = 17
     AUTH_FAILED = 18
     IN_USE = 19               # EBUSY that no retry fixes (removing or renaming the root directory)
+    NO_DATA = 20              # ENODATA: no such extended attribute
+    OUT_OF_RANGE = 21         # ERANGE: attribute name or value too long for the buffer/limit
     # transport and service
     TIMEOUT = 30
     UNAVAILABLE = 31
@@ -97,6 +99,8 @@ TABLE: dict[Code, Mapping] = {
     Code.BUSY: Mapping(errno.EBUSY, "SlowDown", 503, "RetriableException", 503, True),
     Code.AUTH_FAILED: Mapping(errno.EACCES, "InvalidAccessKeyId", 403, "SecurityException", 401),
     Code.IN_USE: Mapping(errno.EBUSY, "InvalidRequest", 400, "IOException", 400),
+    Code.NO_DATA: Mapping(errno.ENODATA, "NoSuchKey", 404, "IOException", 403),
+    Code.OUT_OF_RANGE: Mapping(errno.ERANGE, "InvalidArgument", 400, "HadoopIllegalArgumentException", 400),
     Code.TIMEOUT: Mapping(errno.ETIMEDOUT, "RequestTimeout", 400, "IOException", 500, True),
     Code.UNAVAILABLE: Mapping(errno.EIO, *_UNAVAIL, True),
     Code.NOT_PRIMARY: Mapping(errno.EAGAIN, *_UNAVAIL, True),

@@ -10,6 +10,7 @@ Prefixes are 4 ASCII bytes, as in 3FS. Inode ids are little-endian (spreads sequ
 | INOS   | INOS + inode id (LE u64) + session id (16 bytes)  | open-for-write file session (meta)     |
 | IDEM   | IDEM + request id (16 bytes) + client id (16)     | idempotent-request result (meta)       |
 | CLIS   | CLIS + client id (16 bytes)                       | client liveness lease (meta)           |
+| XATR   | XATR + inodeId(LE64) + attribute name             | extended attribute value (meta)        |
 | META   | META, META-<node id %08d>                         | meta server map / heartbeats (meta)    |
 | SING   | SING + name                                       | singletons: counters, lease (all)      |
 | USER   | USER + uid (BE u32)                               | user and token (mgmtd)                 |
@@ -26,6 +27,7 @@ DIRENT = b"DENT"
 INODE_SESSION = b"INOS"
 IDEMPOTENCY = b"IDEM"
 CLIENT_LEASE = b"CLIS"
+XATTR = b"XATR"
 META_SERVERS = b"META"
 SINGLETON = b"SING"
 USER = b"USER"
@@ -36,7 +38,7 @@ TARGET_INFO = b"TGIF"
 CONFIG = b"CONF"
 
 PREFIXES = (
-    INODE, DIRENT, INODE_SESSION, IDEMPOTENCY, CLIENT_LEASE, META_SERVERS, SINGLETON,
+    INODE, DIRENT, INODE_SESSION, IDEMPOTENCY, CLIENT_LEASE, XATTR, META_SERVERS, SINGLETON,
     USER, NODE, CHAIN_TABLE, CHAIN_INFO, TARGET_INFO, CONFIG,
 )
 assert len(set(PREFIXES)) == len(PREFIXES) and all(len(p) == 4 for p in PREFIXES)
@@ -142,3 +144,12 @@ def config_key(node_type: str, version: int) -> bytes:
     if len(t) > 255:
         raise ValueError("node type longer than 255 bytes")
     return CONFIG + bytes([len(t)]) + t + (_U64_MAX - version).to_bytes(8, "big")
+
+
+def xattr_prefix(inode_id: int) -> bytes:
+    """XATR + inode: the extended attributes of one inode, sorted by name."""
+    return XATTR + _le64(inode_id)
+
+
+def xattr_key(inode_id: int, name: str) -> bytes:
+    return xattr_prefix(inode_id) + name.encode()

@@ -47,7 +47,10 @@ def store_inode(txn: Transaction, inode: mp.Inode) -> None:
 
 
 def delete_inode(txn: Transaction, inode_id: int) -> None:
+    """Delete an inode and its extended attributes."""
     txn.clear(keys.inode_key(inode_id))
+    prefix = keys.xattr_prefix(inode_id)
+    txn.clear_range(prefix, keys.prefix_end(prefix))
 
 
 async def load_dirent(txn: Transaction, parent: int, name: str, *, snapshot: bool = False) -> mp.DirEntry | None:

@@ -40,6 +40,7 @@ from threefs.meta.ops import statfs as statfs_op
 from threefs.meta.ops import symlink as symlink_op
 from threefs.meta.ops import sync as sync_op
 from threefs.meta.ops import truncate as truncate_op
+from threefs.meta.ops import xattr as xattr_op
 from threefs.meta.ops.context import MetaContext
 from threefs.meta.orphans import find_orphaned_chunks
 from threefs.meta.schema import DIRECTORY, GC_ROOT_ID, ROOT_ID, load_inode, now_ns, store_inode
@@ -69,6 +70,8 @@ MUTATIONS = {
     "SetAttr": (mp.SetAttrReq, setattr_op.setattr_),
     "PruneSession": (mp.PruneSessionReq, prune_session_op.prune_session),
     "RenewClient": (mp.RenewClientReq, renew_client_op.renew_client),
+    "SetXattr": (mp.SetXattrReq, xattr_op.set_xattr),
+    "RemoveXattr": (mp.RemoveXattrReq, xattr_op.remove_xattr),
 }
 # method -> (request type, operation): read-only, never commits
 READS = {
@@ -78,6 +81,8 @@ READS = {
     "Lookup": (mp.LookupReq, lookup_op.lookup),
     "List": (mp.ListReq, list_op.list_),
     "GetRealPath": (mp.GetRealPathReq, getrealpath_op.getrealpath),
+    "GetXattr": (mp.GetXattrReq, xattr_op.get_xattr),
+    "ListXattr": (mp.ListXattrReq, xattr_op.list_xattr),
 }
 ADMIN_READS = {
     "ListSessions": (mp.ListSessionsReq, list_sessions_op.list_sessions),

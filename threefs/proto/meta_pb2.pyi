@@ -642,3 +642,73 @@ class FindOrphanedChunksRsp(_message.Message):
     scanned_targets: int
     unreachable_targets: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, chunks: _Optional[_Iterable[_Union[OrphanedChunk, _Mapping]]] = ..., scanned_chunks: _Optional[int] = ..., scanned_targets: _Optional[int] = ..., unreachable_targets: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class SetXattrReq(_message.Message):
+    __slots__ = ("base", "path", "follow_last", "name", "value", "flags")
+    BASE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_LAST_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    base: ReqBase
+    path: PathAt
+    follow_last: bool
+    name: str
+    value: bytes
+    flags: int
+    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., path: _Optional[_Union[PathAt, _Mapping]] = ..., follow_last: _Optional[bool] = ..., name: _Optional[str] = ..., value: _Optional[bytes] = ..., flags: _Optional[int] = ...) -> None: ...
+
+class SetXattrRsp(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetXattrReq(_message.Message):
+    __slots__ = ("base", "path", "follow_last", "name")
+    BASE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_LAST_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    base: ReqBase
+    path: PathAt
+    follow_last: bool
+    name: str
+    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., path: _Optional[_Union[PathAt, _Mapping]] = ..., follow_last: _Optional[bool] = ..., name: _Optional[str] = ...) -> None: ...
+
+class GetXattrRsp(_message.Message):
+    __slots__ = ("value",)
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    value: bytes
+    def __init__(self, value: _Optional[bytes] = ...) -> None: ...
+
+class ListXattrReq(_message.Message):
+    __slots__ = ("base", "path", "follow_last")
+    BASE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_LAST_FIELD_NUMBER: _ClassVar[int]
+    base: ReqBase
+    path: PathAt
+    follow_last: bool
+    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., path: _Optional[_Union[PathAt, _Mapping]] = ..., follow_last: _Optional[bool] = ...) -> None: ...
+
+class ListXattrRsp(_message.Message):
+    __slots__ = ("names",)
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RemoveXattrReq(_message.Message):
+    __slots__ = ("base", "path", "follow_last", "name")
+    BASE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_LAST_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    base: ReqBase
+    path: PathAt
+    follow_last: bool
+    name: str
+    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., path: _Optional[_Union[PathAt, _Mapping]] = ..., follow_last: _Optional[bool] = ..., name: _Optional[str] = ...) -> None: ...
+
+class RemoveXattrRsp(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
