@@ -8,6 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from threefs.common.metrics import serve_metrics
 from threefs.net.rpc import install_uvloop
 
 
@@ -19,9 +20,15 @@ def setup_logging(level: str = "INFO", log_file: Path | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def run_service(start: Callable[[], Awaitable[tuple[str, Callable[[], Awaitable[None]]]]], role: str) -> None:
-    """Start a service (start() returns its address and a stop coroutine), print READY, wait for a signal."""
+def run_service(start: Callable[[], Awaitable[tuple[str, Callable[[], Awaitable[None]]]]], role: str,
+                metrics_port: int | None = None, metrics_host: str = "127.0.0.1") -> None:
+    """Start a service (start() returns its address and a stop coroutine), print READY, wait for a signal.
+
+    With `metrics_port` (0: any free port) Prometheus metrics are served at http://HOST:PORT/metrics.
+    """
     install_uvloop()
+    if metrics_port is not None:
+        print(f"METRICS {role} http://{serve_metrics(metrics_host, metrics_port)}/metrics", flush=True)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ from typing import TypeVar
 import grpc
 
 from threefs.common.errors import Code, FSError, make_error
+from threefs.common.metrics import timed
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 256 << 20
@@ -36,19 +37,24 @@ _GRPC_STATUS = {
 def servicer_method(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     """Wrap an aio servicer method: FSError -> gRPC status with the threefs code attached."""
 
+    name = f"Mgmtd.{fn.__name__}"
+
     @functools.wraps(fn)
     async def wrapper(self, request, context: grpc.aio.ServicerContext):
-        try:
-            return await fn(self, request, context)
-        except FSError as e:
-            context.set_trailing_metadata(((CODE_KEY, str(int(e.code))),))
-            await context.abort(_GRPC_STATUS.get(e.code, grpc.StatusCode.INTERNAL), e.strerror or str(e))
-        except grpc.aio.AbortError:
-            raise
-        except Exception as e:  # noqa: BLE001 - report, never crash the server
-            log.exception("%s failed", fn.__name__)
-            context.set_trailing_metadata(((CODE_KEY, str(int(Code.INTERNAL))),))
-            await context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+        with timed(name) as result:
+            try:
+                return await fn(self, request, context)
+            except FSError as e:
+                result["status"] = int(e.code)
+                context.set_trailing_metadata(((CODE_KEY, str(int(e.code))),))
+                await context.abort(_GRPC_STATUS.get(e.code, grpc.StatusCode.INTERNAL), e.strerror or str(e))
+            except grpc.aio.AbortError:
+                raise
+            except Exception as e:  # noqa: BLE001 - report, never crash the server
+                result["status"] = int(Code.INTERNAL)
+                log.exception("%s failed", fn.__name__)
+                context.set_trailing_metadata(((CODE_KEY, str(int(Code.INTERNAL))),))
+                await context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
 
     return wrapper
 

@@ -13,11 +13,13 @@ import itertools
 import logging
 import socket
 import struct
+import time
 from typing import Any, Awaitable, Callable, TypeVar
 
 from google.protobuf.message import Message
 
 from threefs.common.errors import Code, FSError, make_error
+from threefs.common.metrics import observe_rpc
 from threefs.proto.rpc_pb2 import RpcHeader
 
 __all__ = ["RpcServer", "RpcClient", "install_uvloop", "tune_malloc"]
@@ -73,6 +75,13 @@ def _byte_views(data: Any) -> list[memoryview]:
         return []
     items = data if isinstance(data, (list, tuple)) else (data,)
     return [v for v in (memoryview(x).cast("B") for x in items) if v.nbytes]
+
+
+def _payload_size(data: Any) -> int:
+    if data is None:
+        return 0
+    items = data if isinstance(data, (list, tuple)) else (data,)
+    return sum(memoryview(x).nbytes for x in items)
 
 
 def _split_address(address: str) -> tuple[str, int]:
@@ -373,6 +382,7 @@ class RpcServer:
         """Run one request's handler and send its response (or its error status)."""
         rsp = RpcHeader(request_id=header.request_id, method=header.method, is_response=True)
         out: Any = None
+        started = time.perf_counter()
         entry = self._methods.get(header.method)
         try:
             if header.timeout_ms and asyncio.get_running_loop().time() - received > header.timeout_ms / 1000:
@@ -393,6 +403,8 @@ class RpcServer:
         except Exception as e:
             log.exception("rpc: handler %s failed", header.method)
             rsp.status, rsp.message, out = int(Code.INTERNAL), f"{type(e).__name__}: {e}", None
+        observe_rpc(header.method if entry is not None else "unknown", rsp.status, time.perf_counter() - started,
+                    payload.nbytes if payload is not None else 0, _payload_size(out))
         try:
             await conn.send_frame(rsp, out)
         except FSError:
