@@ -25,7 +25,8 @@ def test_key_layouts() -> None:
     assert keys.user_key(1000) == b"USER" + (1000).to_bytes(4, "big")
     assert keys.meta_server_key(42) == b"META-00000042"
     assert keys.config_key("META", 2) < keys.config_key("META", 1)  # newest first
-    assert all(len(p) == 4 for p in keys.PREFIXES) and len(set(keys.PREFIXES)) == 13
+    assert all(len(p) == 4 for p in keys.PREFIXES) and len(set(keys.PREFIXES)) == len(keys.PREFIXES)
+    assert {keys.INODE, keys.DIRENT, keys.XATTR, keys.USER, keys.NODE} <= set(keys.PREFIXES)
     with pytest.raises(ValueError):
         keys.session_key(1, b"short")
     with pytest.raises(OverflowError):
