@@ -239,6 +239,10 @@ def upload_chain_table(table_id, csv_file, desc, data_dir, mgmtd) -> None:
 
 
 from threefs.cli import admin_meta, admin_users  # noqa: E402 - command modules of this group
+from threefs.cli import admin_chains  # noqa: E402
 
 admin_users.register(admin)
 admin_meta.register(admin)
+admin_chains.register(admin)
+from threefs.cli import admin_s3  # noqa: E402
+admin_s3.register(admin)

@@ -14,6 +14,7 @@ Prefixes are 4 ASCII bytes, as in 3FS. Inode ids are little-endian (spreads sequ
 | META   | META, META-<node id %08d>                         | meta server map / heartbeats (meta)    |
 | SING   | SING + name                                       | singletons: counters, lease (all)      |
 | USER   | USER + uid (BE u32)                               | user and token (mgmtd)                 |
+| S3AK   | S3AK + access key (utf-8)                         | S3 access key -> secret, uid (mgmtd)   |
 | NODE   | NODE + node id (BE u32)                           | persistent node info (mgmtd)           |
 | CHIT   | CHIT + chain table id (BE u32) + version (BE u32) | chain table (mgmtd)                    |
 | CHIF   | CHIF + chain id (BE u32)                          | chain info (mgmtd)                     |
@@ -31,6 +32,7 @@ XATTR = b"XATR"
 META_SERVERS = b"META"
 SINGLETON = b"SING"
 USER = b"USER"
+S3_ACCESS_KEY = b"S3AK"
 NODE = b"NODE"
 CHAIN_TABLE = b"CHIT"
 CHAIN_INFO = b"CHIF"
@@ -39,7 +41,7 @@ CONFIG = b"CONF"
 
 PREFIXES = (
     INODE, DIRENT, INODE_SESSION, IDEMPOTENCY, CLIENT_LEASE, XATTR, META_SERVERS, SINGLETON,
-    USER, NODE, CHAIN_TABLE, CHAIN_INFO, TARGET_INFO, CONFIG,
+    USER, S3_ACCESS_KEY, NODE, CHAIN_TABLE, CHAIN_INFO, TARGET_INFO, CONFIG,
 )
 assert len(set(PREFIXES)) == len(PREFIXES) and all(len(p) == 4 for p in PREFIXES)
 
@@ -116,6 +118,11 @@ def single_key(name: str) -> bytes:
 def user_key(uid: int) -> bytes:
     """USER + BE u32 uid."""
     return USER + _be32(uid)
+
+
+def s3_key(access_key: str) -> bytes:
+    """S3AK + utf-8 access key."""
+    return S3_ACCESS_KEY + access_key.encode()
 
 
 def node_key(node_id: int) -> bytes:

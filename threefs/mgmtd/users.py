@@ -87,6 +87,38 @@ class UserStore:
 
         return await run_txn(self.kv, fn)
 
+    async def add_s3_key(self, uid: int, access_key: str = "", secret_key: str = "") -> upb.S3Key:
+        """Store an S3 access key (generated when empty) that acts as user `uid`."""
+        access_key = access_key or "AK" + secrets.token_hex(9).upper()
+        secret_key = secret_key or secrets.token_urlsafe(30)
+        if not (3 <= len(access_key) <= 128) or not access_key.isascii() or not access_key.isalnum():
+            raise make_error(Code.INVALID_ARGUMENT, "an access key is 3-128 ASCII letters and digits")
+        if len(secret_key) < 8 or not secret_key.isascii() or any(c.isspace() for c in secret_key):
+            raise make_error(Code.INVALID_ARGUMENT, "a secret key is at least 8 printable ASCII characters")
+        key = upb.S3Key(access_key=access_key, secret_key=secret_key, uid=uid, created_ms=int(time.time() * 1000))
+
+        async def fn(txn: Transaction) -> upb.S3Key:
+            if await txn.get(keys.user_key(uid)) is None:
+                raise make_error(Code.NOT_FOUND, f"user {uid} does not exist")
+            if await txn.get(keys.s3_key(access_key)) is not None:
+                raise make_error(Code.EXISTS, f"access key {access_key} exists")
+            txn.set(keys.s3_key(access_key), key.SerializeToString())
+            return key
+
+        return await run_txn(self.kv, fn)
+
+    async def lookup_s3_key(self, access_key: str) -> tuple[upb.S3Key, upb.UserAttr] | None:
+        """The key and the user it acts as (None when either is gone)."""
+        async def fn(txn: Transaction) -> tuple[upb.S3Key, upb.UserAttr] | None:
+            raw = await txn.get(keys.s3_key(access_key))
+            if raw is None:
+                return None
+            key = upb.S3Key.FromString(raw)
+            user = await txn.get(keys.user_key(key.uid))
+            return None if user is None else (key, upb.UserAttr.FromString(user))
+
+        return await run_txn(self.kv, fn)
+
     async def remove(self, uid: int) -> None:
         async def fn(txn: Transaction) -> None:
             if await txn.get(keys.user_key(uid)) is None:
@@ -139,6 +171,20 @@ class UsersService(users_pb2_grpc.UsersServicer):
         if user is None:
             raise make_error(Code.AUTH_FAILED, "unknown token")
         return upb.AuthenticateRsp(user=user)
+
+
+    @servicer_method
+    async def AddS3Key(self, request: upb.AddS3KeyReq, context):
+        await self._require_admin(request.admin_token)
+        return upb.AddS3KeyRsp(key=await self.store.add_s3_key(request.uid, request.access_key, request.secret_key))
+
+    @servicer_method
+    async def LookupS3Key(self, request: upb.LookupS3KeyReq, context):
+        await self._require_admin(request.admin_token)
+        found = await self.store.lookup_s3_key(request.access_key)
+        if found is None:
+            raise make_error(Code.NOT_FOUND, "unknown access key")
+        return upb.LookupS3KeyRsp(key=found[0], user=found[1])
 
 
 def add_users_service(server: grpc.aio.Server, kv: KVEngine) -> UsersService:
@@ -204,6 +250,14 @@ class UsersClient:
 
     async def authenticate(self, token: str) -> upb.UserAttr:
         return (await self._call("Authenticate", upb.AuthenticateReq(token=token))).user
+
+    async def add_s3_key(self, uid: int, access_key: str = "", secret_key: str = "",
+                         admin_token: str = "") -> upb.S3Key:
+        return (await self._call("AddS3Key", upb.AddS3KeyReq(admin_token=admin_token, uid=uid, access_key=access_key,
+                                                             secret_key=secret_key))).key
+
+    async def lookup_s3_key(self, access_key: str, admin_token: str = "") -> upb.LookupS3KeyRsp:
+        return await self._call("LookupS3Key", upb.LookupS3KeyReq(admin_token=admin_token, access_key=access_key))
 
     async def close(self) -> None:
         if self._channel is not None:

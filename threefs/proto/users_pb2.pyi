@@ -103,3 +103,49 @@ class AuthenticateRsp(_message.Message):
     USER_FIELD_NUMBER: _ClassVar[int]
     user: UserAttr
     def __init__(self, user: _Optional[_Union[UserAttr, _Mapping]] = ...) -> None: ...
+
+class S3Key(_message.Message):
+    __slots__ = ("access_key", "secret_key", "uid", "created_ms")
+    ACCESS_KEY_FIELD_NUMBER: _ClassVar[int]
+    SECRET_KEY_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    access_key: str
+    secret_key: str
+    uid: int
+    created_ms: int
+    def __init__(self, access_key: _Optional[str] = ..., secret_key: _Optional[str] = ..., uid: _Optional[int] = ..., created_ms: _Optional[int] = ...) -> None: ...
+
+class AddS3KeyReq(_message.Message):
+    __slots__ = ("admin_token", "uid", "access_key", "secret_key")
+    ADMIN_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_KEY_FIELD_NUMBER: _ClassVar[int]
+    SECRET_KEY_FIELD_NUMBER: _ClassVar[int]
+    admin_token: str
+    uid: int
+    access_key: str
+    secret_key: str
+    def __init__(self, admin_token: _Optional[str] = ..., uid: _Optional[int] = ..., access_key: _Optional[str] = ..., secret_key: _Optional[str] = ...) -> None: ...
+
+class AddS3KeyRsp(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: S3Key
+    def __init__(self, key: _Optional[_Union[S3Key, _Mapping]] = ...) -> None: ...
+
+class LookupS3KeyReq(_message.Message):
+    __slots__ = ("admin_token", "access_key")
+    ADMIN_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_KEY_FIELD_NUMBER: _ClassVar[int]
+    admin_token: str
+    access_key: str
+    def __init__(self, admin_token: _Optional[str] = ..., access_key: _Optional[str] = ...) -> None: ...
+
+class LookupS3KeyRsp(_message.Message):
+    __slots__ = ("key", "user")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    key: S3Key
+    user: UserAttr
+    def __init__(self, key: _Optional[_Union[S3Key, _Mapping]] = ..., user: _Optional[_Union[UserAttr, _Mapping]] = ...) -> None: ...

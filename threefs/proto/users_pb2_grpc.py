@@ -59,6 +59,16 @@ class UsersStub:
                 request_serializer=threefs_dot_proto_dot_users__pb2.AuthenticateReq.SerializeToString,
                 response_deserializer=threefs_dot_proto_dot_users__pb2.AuthenticateRsp.FromString,
                 _registered_method=True)
+        self.AddS3Key = channel.unary_unary(
+                '/threefs.Users/AddS3Key',
+                request_serializer=threefs_dot_proto_dot_users__pb2.AddS3KeyReq.SerializeToString,
+                response_deserializer=threefs_dot_proto_dot_users__pb2.AddS3KeyRsp.FromString,
+                _registered_method=True)
+        self.LookupS3Key = channel.unary_unary(
+                '/threefs.Users/LookupS3Key',
+                request_serializer=threefs_dot_proto_dot_users__pb2.LookupS3KeyReq.SerializeToString,
+                response_deserializer=threefs_dot_proto_dot_users__pb2.LookupS3KeyRsp.FromString,
+                _registered_method=True)
 
 
 class UsersServicer:
@@ -94,6 +104,18 @@ class UsersServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddS3Key(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LookupS3Key(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UsersServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -121,6 +143,16 @@ def add_UsersServicer_to_server(servicer, server):
                     servicer.Authenticate,
                     request_deserializer=threefs_dot_proto_dot_users__pb2.AuthenticateReq.FromString,
                     response_serializer=threefs_dot_proto_dot_users__pb2.AuthenticateRsp.SerializeToString,
+            ),
+            'AddS3Key': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddS3Key,
+                    request_deserializer=threefs_dot_proto_dot_users__pb2.AddS3KeyReq.FromString,
+                    response_serializer=threefs_dot_proto_dot_users__pb2.AddS3KeyRsp.SerializeToString,
+            ),
+            'LookupS3Key': grpc.unary_unary_rpc_method_handler(
+                    servicer.LookupS3Key,
+                    request_deserializer=threefs_dot_proto_dot_users__pb2.LookupS3KeyReq.FromString,
+                    response_serializer=threefs_dot_proto_dot_users__pb2.LookupS3KeyRsp.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -258,6 +290,60 @@ class Users:
             '/threefs.Users/Authenticate',
             threefs_dot_proto_dot_users__pb2.AuthenticateReq.SerializeToString,
             threefs_dot_proto_dot_users__pb2.AuthenticateRsp.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddS3Key(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/threefs.Users/AddS3Key',
+            threefs_dot_proto_dot_users__pb2.AddS3KeyReq.SerializeToString,
+            threefs_dot_proto_dot_users__pb2.AddS3KeyRsp.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LookupS3Key(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/threefs.Users/LookupS3Key',
+            threefs_dot_proto_dot_users__pb2.LookupS3KeyReq.SerializeToString,
+            threefs_dot_proto_dot_users__pb2.LookupS3KeyRsp.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,1 @@
+"""WebHDFS-compatible REST gateway (`threefs hdfs serve`): Hadoop's REST v1 API over the threefs namespace."""
