@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
-APT_PKGS=(${THREEFS_APT_PKGS:-})
+# fuse3/libfuse3-dev/pkg-config: pyfuse3 builds from source against libfuse3 (the FUSE mount);
+# rsync: the mount's tests round-trip trees with it. Override with THREEFS_APT_PKGS="...".
+APT_PKGS=(${THREEFS_APT_PKGS:-fuse3 libfuse3-dev pkg-config rsync})
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

@@ -1,0 +1,152 @@
+"""Several mounts: close-to-open between mounts, mount options, unmounting, failures during reads."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import start_cluster
+from tests.fuse.conftest import Mount, is_mounted
+
+
+def test_two_mounts_close_to_open(mount, mount2) -> None:
+    a, b = mount.path / "c2o", mount2.path / "c2o"
+    a.mkdir(exist_ok=True)
+    (a / "f").write_bytes(b"first version")
+    assert (b / "f").read_bytes() == b"first version"          # closed on A: B sees data and length
+    with open(a / "f", "r+b") as f:
+        f.write(b"FIRST VERSION, now longer")
+    assert (b / "f").read_bytes() == b"FIRST VERSION, now longer"   # B reopens: fresh data, new size
+    (b / "g").write_bytes(os.urandom(100_000))
+    assert (a / "g").read_bytes() == (b / "g").read_bytes()
+    os.unlink(b / "g")
+    with pytest.raises(FileNotFoundError):          # A may still cache the name (entry TTL) but open asks meta
+        (a / "g").read_bytes()
+
+
+def test_writeback_cache_mount(cluster, mount_root) -> None:
+    m = Mount(cluster.mgmtd_address, mount_root / "wb", "--writeback-cache")
+    try:
+        data = os.urandom(500_000)
+        with open(m.path / "f", "wb") as f:
+            f.writelines(data[i:i + 7000] for i in range(0, len(data), 7000))
+        assert (m.path / "f").read_bytes() == data
+        with open(m.path / "f", "r+b") as f:
+            f.seek(1234)
+            f.write(b"patch")
+        assert (m.path / "f").read_bytes() == data[:1234] + b"patch" + data[1239:]
+        os.unlink(m.path / "f")
+    finally:
+        m.stop()
+    assert not is_mounted(m.path)
+
+
+def test_direct_io_mount(cluster, mount_root) -> None:
+    m = Mount(cluster.mgmtd_address, mount_root / "dio", "--no-read-cache")
+    try:
+        data = os.urandom(3 * (1 << 20) + 5)
+        (m.path / "f").write_bytes(data)
+        assert (m.path / "f").read_bytes() == data
+        with open(m.path / "f", "rb") as f:
+            f.seek(12345)
+            assert f.read(777) == data[12345:13122]
+        os.unlink(m.path / "f")
+    finally:
+        m.stop()
+
+
+def test_root_squash(cluster, mount_root, mount) -> None:
+    m = Mount(cluster.mgmtd_address, mount_root / "squash", "--root-squash")
+    try:
+        (mount.path / "sq").mkdir(exist_ok=True)
+        os.chmod(mount.path / "sq", 0o755)
+        (mount.path / "sq" / "rootonly").write_text("r")
+        os.chmod(mount.path / "sq" / "rootonly", 0o600)
+        with pytest.raises(PermissionError):
+            (m.path / "sq" / "new").write_text("x")                 # root is nobody here
+        with pytest.raises(PermissionError):
+            (m.path / "sq" / "rootonly").read_text()
+        (mount.path / "sq" / "open").mkdir(exist_ok=True)
+        os.chmod(mount.path / "sq" / "open", 0o777)
+        (m.path / "sq" / "open" / "made").write_text("x")
+        assert os.stat(mount.path / "sq" / "open" / "made").st_uid == 65534
+    finally:
+        m.stop()
+
+
+def test_sigterm_unmounts_and_flushes(cluster, mount_root, mount) -> None:
+    m = Mount(cluster.mgmtd_address, mount_root / "term")
+    code = (f"import os,sys,time\nfd=os.open({str(m.path / 'held')!r},os.O_WRONLY|os.O_CREAT,0o644)\n"
+            "os.write(fd,b'x'*1000)\nprint('written',flush=True)\nsys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "written"
+        m.proc.send_signal(signal.SIGTERM)
+        assert m.proc.wait(timeout=30) == 0
+        assert not is_mounted(m.path)
+    finally:
+        holder.kill()
+        holder.wait()
+        m.stop()
+    assert os.path.getsize(mount.path / "held") == 1000          # the buffered write was flushed at unmount
+
+
+def test_umount_command(cluster, mount_root) -> None:
+    m = Mount(cluster.mgmtd_address, mount_root / "um")
+    try:
+        r = subprocess.run([sys.executable, "-m", "threefs", "umount", str(m.path)], capture_output=True, text=True,
+                           timeout=30, check=False)
+        assert r.returncode == 0, r.stderr
+        assert m.proc.wait(timeout=30) == 0
+        assert not is_mounted(m.path)
+        r = subprocess.run([sys.executable, "-m", "threefs", "umount", str(m.path)], capture_output=True, text=True,
+                           timeout=30, check=False)
+        assert r.returncode != 0 and r.stderr
+    finally:
+        m.stop()
+
+
+def test_mount_rejects_breaking_options(cluster, mount_root) -> None:
+    r = subprocess.run([sys.executable, "-m", "threefs", "mount", "--mgmtd", cluster.mgmtd_address,
+                        str(mount_root / "bad"), "-o", "max_read=65536"], capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode != 0 and "max_read" in r.stderr
+    assert not is_mounted(mount_root / "bad")
+
+
+@pytest.mark.timeout(240)
+def test_storage_failure_gives_eio_and_mount_survives(tmp_path, mount_root) -> None:
+    dc = start_cluster(tmp_path / "c", storage_nodes=3, targets_per_node=1)
+    m = None
+    try:
+        m = Mount(dc.mgmtd_address, mount_root / "fail", "--retry-timeout", "3")
+        data = os.urandom(300_000)
+        (m.path / "f").write_bytes(data)
+        (m.path / "g").write_bytes(b"meta still works")
+        for p in dc.procs:
+            if p.role == "storage":
+                os.kill(p.pid, signal.SIGKILL)
+        t0 = time.monotonic()
+        with pytest.raises(OSError) as e, open(m.path / "f", "rb") as f:    # fresh open: page cache dropped
+            f.read()
+        assert e.value.errno == errno.EIO
+        assert time.monotonic() - t0 < 60
+        assert m.proc.poll() is None
+        assert os.listdir(m.path) and os.stat(m.path / "g").st_size == 16     # the mount still serves
+        fd = os.open(m.path / "new", os.O_WRONLY | os.O_CREAT, 0o644)          # meta is up: create works
+        try:
+            os.write(fd, b"buffered")                   # write-behind: accepted into the buffer
+            with pytest.raises(OSError) as e:
+                os.fsync(fd)                             # ...and the storage failure surfaces here
+            assert e.value.errno == errno.EIO
+        finally:
+            os.close(fd)
+        assert m.proc.poll() is None
+    finally:
+        if m is not None:
+            m.stop()
+        dc.down()

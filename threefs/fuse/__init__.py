@@ -1,0 +1,1 @@
+"""The FUSE mount: pyfuse3 operations over the client library (`threefs mount`)."""

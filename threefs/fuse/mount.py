@@ -1,0 +1,124 @@
+"""Run a mount: connect the client, mount with pyfuse3 (asyncio mode), serve until SIGTERM or unmount."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import subprocess
+
+import pyfuse3
+import pyfuse3.asyncio
+
+from threefs.client.fs import AsyncClient
+from threefs.fuse.ops import MountOptions, ThreeFSOperations
+
+log = logging.getLogger("threefs.fuse")
+READ_AHEAD_KB = 4096      # reads then arrive as 1 MiB requests (machine.md)
+FLUSH_INTERVAL = 5.0      # seconds between flushes of idle write buffers
+
+
+def mount_options(allow_other: bool, extra: list[str] | None = None) -> set[str]:
+    """pyfuse3 options; never max_read (it breaks the mount).
+
+    default_permissions: the kernel checks mode bits too, also on path walks through its dentry
+    cache (which never reach meta); meta still checks every request as the caller.
+    """
+    opts = {"fsname=threefs", "subtype=threefs", "noatime", "default_permissions"}
+    if allow_other:
+        opts.add("allow_other")
+    for o in extra or []:
+        if o.split("=")[0] in ("max_read", "max_write", "async_read", "sync_read"):
+            raise ValueError(f"mount option {o!r} is not supported by pyfuse3 (see docs)")
+        opts.add(o)
+    return opts
+
+
+def mount_device(mountpoint: str) -> str | None:
+    """The mount's "major:minor" from /proc/self/mountinfo (a stat would ask this very daemon)."""
+    with open("/proc/self/mountinfo") as f:
+        found = None
+        for line in f:
+            fields = line.split()
+            if fields[4] == mountpoint:
+                found = fields[2]          # the last (topmost) mount on this path wins
+    return found
+
+
+def raise_readahead(mountpoint: str, kb: int = READ_AHEAD_KB) -> bool:
+    """Raise the mount's bdi read_ahead_kb (root only); returns whether it took."""
+    dev = mount_device(mountpoint)
+    if dev is None:
+        return False
+    path = f"/sys/class/bdi/{dev}/read_ahead_kb"
+    try:
+        with open(path, "w") as f:
+            f.write(str(kb))
+        return True
+    except OSError as e:
+        log.info("could not raise readahead via %s: %s", path, e)
+        return False
+
+
+def unmount(mountpoint: str, lazy: bool = False) -> None:
+    """fusermount3 -u (lazy: -z), falling back to umount."""
+    tool = shutil.which("fusermount3") or shutil.which("fusermount")
+    cmd = [tool, "-u"] + (["-z"] if lazy else []) + [mountpoint] if tool else \
+        ["umount"] + (["-l"] if lazy else []) + [mountpoint]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+
+async def _flush_periodically(ops: ThreeFSOperations, interval: float = FLUSH_INTERVAL) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        await ops.flush_all()
+
+
+async def serve(mgmtd: str, mountpoint: str, options: MountOptions, *, allow_other: bool = False,
+                extra_options: list[str] | None = None, retry_timeout: float = 30.0,
+                ready: str = "READY fuse {mountpoint}") -> None:
+    """Mount, print the ready line, serve; on SIGTERM/SIGINT flush open files and unmount cleanly."""
+    pyfuse3.asyncio.enable()
+    mountpoint = os.path.abspath(mountpoint)
+    client = await AsyncClient(mgmtd, retry_timeout=retry_timeout).connect()
+    ops = ThreeFSOperations(client, mountpoint, options)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        pyfuse3.init(ops, mountpoint, mount_options(allow_other, extra_options))
+    except BaseException:
+        await client.close()
+        raise
+    unmounted = False
+    tasks: list[asyncio.Future] = []
+    try:
+        main = asyncio.ensure_future(pyfuse3.main(max_tasks=256))
+        stop = asyncio.ensure_future(stopping.wait())
+        tasks += [main, stop]
+        # A stat from a thread completes FUSE_INIT (which sets the readahead) and proves the mount serves.
+        await asyncio.wait({main, asyncio.ensure_future(asyncio.to_thread(os.stat, mountpoint))},
+                           return_when=asyncio.FIRST_COMPLETED)
+        if not main.done():
+            raise_readahead(mountpoint)
+            tasks.append(asyncio.ensure_future(_flush_periodically(ops)))
+            print(ready.format(mountpoint=mountpoint), flush=True)
+        await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if main.done():
+            unmounted = True          # unmounted from outside (fusermount3 -u): the loop ended
+            main.result()
+        else:
+            log.info("stopping")
+            await ops.close_all()
+            pyfuse3.terminate()
+            await main
+    finally:
+        for t in tasks[1:]:
+            t.cancel()
+        try:
+            pyfuse3.close(unmount=not unmounted)
+        finally:
+            await ops.close_all()
+            await client.close()

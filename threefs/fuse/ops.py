@@ -1,0 +1,713 @@
+"""pyfuse3 operations over the client library: the FUSE mount (3FS §5.1 behaviour).
+
+Inodes: FUSE's root (1) is threefs's root (0); threefs inode 1 is meta's GC root and never shows;
+every other id is used as is. Permission checks are meta's, with the caller's uid/gid/groups.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import functools
+import logging
+import os
+import stat as st
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyfuse3
+
+from threefs.client.fs import AsyncClient, AsyncFile
+from threefs.fuse import virt
+from threefs.meta import acl
+from threefs.proto import common_pb2 as cpb
+from threefs.proto import meta_pb2 as mp
+
+log = logging.getLogger("threefs.fuse")
+
+AT_REMOVEDIR = 0x200
+WRITE_BUF_SIZE = 1 << 20          # 3FS io_bufs.write_buf_size: coalesce sequential writes up to 1 MiB
+WRITE_BEHIND = 8                  # storage writes in flight per handle (FUSE sends one write per file at a time)
+NOBODY = 65534
+FILE_TYPES = {mp.FILE: st.S_IFREG, mp.DIRECTORY: st.S_IFDIR, mp.SYMLINK: st.S_IFLNK}
+
+
+@dataclass
+class MountOptions:
+    """Kernel cache timeouts (3FS defaults) and behaviour switches of one mount."""
+
+    attr_timeout: float = 30.0
+    entry_timeout: float = 30.0
+    negative_timeout: float = 5.0
+    symlink_timeout: float = 5.0
+    writeback_cache: bool = False
+    root_squash: bool = False
+    read_cache: bool = True
+
+
+@dataclass(eq=False)
+class Handle:
+    """An open file: the client file plus a write buffer of one contiguous dirty range."""
+
+    file: AsyncFile
+    buf: bytearray = field(default_factory=bytearray)
+    buf_off: int = 0
+    error: BaseException | None = None
+    inflight: dict[asyncio.Future, tuple[int, int]] = field(default_factory=dict)   # write-behind: task -> range
+
+    @property
+    def end(self) -> int:
+        return self.buf_off + len(self.buf)
+
+
+@dataclass
+class DirHandle:
+    """An open directory: its listing, fetched on the first readdir."""
+
+    inode: int
+    entries: list[tuple[str, mp.Inode]] | None = None
+
+
+def to_fuse(ino: int) -> int:
+    return pyfuse3.ROOT_INODE if ino == 0 else ino
+
+
+def to_threefs(ino: int) -> int:
+    return 0 if ino == pyfuse3.ROOT_INODE else ino
+
+
+def fuse_error(e: BaseException) -> pyfuse3.FUSEError:
+    """The errno a failure surfaces as: FSError's own, else EIO (logged)."""
+    if isinstance(e, pyfuse3.FUSEError):
+        return e
+    if isinstance(e, OSError) and e.errno:
+        return pyfuse3.FUSEError(e.errno)
+    log.warning("I/O failure: %r", e)
+    return pyfuse3.FUSEError(errno.EIO)
+
+
+def _guarded(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A handler whose unexpected failures become EIO (pyfuse3 ends its main loop on any other exception)."""
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fn(*args, **kwargs)
+        except pyfuse3.FUSEError:
+            raise
+        except Exception as e:
+            if not isinstance(e, OSError):
+                log.exception("%s failed", fn.__name__)
+            raise fuse_error(e) from None
+    return wrapper
+
+
+_DATA_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EBADF, errno.EINVAL, errno.EPERM,
+                errno.EACCES}
+
+
+def data_error(e: BaseException) -> pyfuse3.FUSEError:
+    """A data-path failure (read/write/fsync) as the reader or writer sees it: EIO unless it is a space,
+    permission or argument error (storage timeouts and lost replicas are I/O errors to applications)."""
+    err = fuse_error(e)
+    return err if err.errno in _DATA_ERRNOS else pyfuse3.FUSEError(errno.EIO)
+
+
+class ThreeFSOperations(pyfuse3.Operations):
+    """The FUSE request handlers: each a thin translation onto meta RPCs and AsyncFile I/O."""
+
+    supports_dot_lookup = False
+
+    def __init__(self, client: AsyncClient, mountpoint: str, options: MountOptions | None = None) -> None:
+        super().__init__()
+        self.client = client
+        self.mountpoint = os.path.abspath(mountpoint)
+        self.opts = options or MountOptions()
+        self.enable_writeback_cache = self.opts.writeback_cache
+        self.names: dict[int, tuple[int, str]] = {}    # threefs inode -> a (parent, name) it was seen under
+        self.lookups: dict[int, int] = {}
+        self.handles: dict[int, Handle] = {}
+        self.by_inode: dict[int, set[Handle]] = {}
+        self.dirs: dict[int, DirHandle] = {}
+        self._next_fh = 1
+        self.virt = virt.VirtualDir(self)
+
+    # ---- helpers ------------------------------------------------------------------------
+    def user(self, ctx: pyfuse3.RequestContext) -> cpb.UserInfo:
+        """The caller as meta sees it (root squashed to nobody when asked)."""
+        uid, gid = ctx.uid, ctx.gid
+        try:
+            groups = sorted(pyfuse3.get_sup_groups(ctx.pid)) if ctx.pid else []
+        except (OSError, ValueError):
+            groups = []
+        if self.opts.root_squash:
+            uid = NOBODY if uid == 0 else uid
+            gid = NOBODY if gid == 0 else gid
+            groups = [NOBODY if g == 0 else g for g in groups]
+        return cpb.UserInfo(uid=uid, gid=gid, groups=groups, token=self.client.meta.user.token)
+
+    def base(self, ctx: pyfuse3.RequestContext | None) -> mp.ReqBase:
+        b = self.client.meta.base()
+        if ctx is not None:
+            b.user.CopyFrom(self.user(ctx))
+        return b
+
+    async def call(self, method: str, req, rsp_type):
+        try:
+            return await self.client.meta.call(method, req, rsp_type)
+        except pyfuse3.FUSEError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
+            raise fuse_error(e) from None
+
+    def at(self, ino: int, parent: int | None = None, name: bytes | str | None = None) -> mp.PathAt:
+        """A path meta resolves to `ino` (directories by id; others by a name they were seen under)."""
+        if parent is not None and name is not None:
+            return mp.PathAt(parent=to_threefs(parent), path=os.fsdecode(name))
+        tid = to_threefs(ino)
+        ref = self.names.get(tid)
+        if ref is None:
+            return mp.PathAt(parent=tid, path="")      # a directory (or the root)
+        return mp.PathAt(parent=ref[0], path=ref[1])
+
+    def remember(self, inode: mp.Inode, parent: int, name: str) -> None:
+        self.lookups[inode.id] = self.lookups.get(inode.id, 0) + 1
+        if inode.type != mp.DIRECTORY:
+            self.names[inode.id] = (to_threefs(parent), name)
+
+    def known_length(self, inode: mp.Inode) -> int:
+        """Meta's length, or longer when this mount has written past it (length hints lag)."""
+        length = inode.length
+        for h in self.by_inode.get(inode.id, ()):
+            length = max(length, h.file.length, h.end if h.buf else 0)
+        return length
+
+    def attrs(self, inode: mp.Inode) -> pyfuse3.EntryAttributes:
+        a = pyfuse3.EntryAttributes()
+        a.st_ino = to_fuse(inode.id)
+        a.generation = 0
+        a.st_mode = FILE_TYPES[inode.type] | (inode.perm & 0o7777)
+        a.st_nlink = inode.nlink if inode.type != mp.DIRECTORY else max(inode.nlink, 2)
+        a.st_uid = inode.uid
+        a.st_gid = inode.gid
+        size = self.known_length(inode) if inode.type == mp.FILE else (
+            len(inode.target.encode()) if inode.type == mp.SYMLINK else 0)
+        a.st_size = size
+        a.st_blksize = inode.layout.chunk_size or 4096 if inode.type == mp.FILE else 4096
+        a.st_blocks = (size + 511) // 512
+        a.st_atime_ns, a.st_mtime_ns, a.st_ctime_ns = inode.atime_ns, inode.mtime_ns, inode.ctime_ns
+        a.attr_timeout = self.opts.attr_timeout
+        a.entry_timeout = self.opts.symlink_timeout if inode.type == mp.SYMLINK else self.opts.entry_timeout
+        return a
+
+    async def stat_id(self, ino: int) -> mp.Inode:
+        tid = to_threefs(ino)
+        rsp = await self.call("BatchStat", mp.BatchStatReq(base=self.base(None), inodes=[tid]), mp.BatchStatRsp)
+        if not rsp.found or not rsp.found[0]:
+            raise pyfuse3.FUSEError(errno.ENOENT)
+        return rsp.inodes[0]
+
+    # ---- names -------------------------------------------------------------------------
+    async def lookup(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        if self.virt.owns(parent_inode) or (parent_inode == pyfuse3.ROOT_INODE and name == virt.NAME):
+            return self.virt.lookup(parent_inode, name)
+        sname = os.fsdecode(name)
+        try:
+            rsp = await self.client.meta.call("Lookup", mp.LookupReq(base=self.base(ctx), parent=to_threefs(parent_inode),
+                                                                     name=sname), mp.LookupRsp)
+        except FileNotFoundError:
+            a = pyfuse3.EntryAttributes()
+            a.st_ino = 0                     # a negative entry, cached for negative_timeout
+            a.entry_timeout = self.opts.negative_timeout
+            return a
+        except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
+            raise fuse_error(e) from None
+        await self.flush_inode(rsp.inode.id)
+        self.remember(rsp.inode, parent_inode, sname)
+        return self.attrs(rsp.inode)
+
+    def forget(self, inode_list) -> None:
+        for ino, n in inode_list:
+            tid = to_threefs(ino)
+            left = self.lookups.get(tid, 0) - n
+            if left > 0:
+                self.lookups[tid] = left
+            else:
+                self.lookups.pop(tid, None)
+                if tid not in self.by_inode:
+                    self.names.pop(tid, None)
+
+    async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        if self.virt.owns(inode):
+            return self.virt.getattr(inode)
+        await self.flush_inode(to_threefs(inode))       # 3FS flush_on_stat
+        return self.attrs(await self.stat_id(inode))
+
+    async def setattr(self, inode: int, attr: pyfuse3.EntryAttributes, fields: pyfuse3.SetattrFields,
+                      fh: int | None, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        if self.virt.owns(inode):
+            raise pyfuse3.FUSEError(errno.EPERM)
+        tid = to_threefs(inode)
+        req = mp.SetAttrReq(base=self.base(ctx), path=self.at(inode), follow_last=False)
+        if fields.update_mode:
+            req.perm = attr.st_mode & 0o7777
+        if fields.update_uid:
+            req.uid = attr.st_uid
+        if fields.update_gid:
+            req.gid = attr.st_gid
+        if fields.update_atime:
+            req.atime_ns = attr.st_atime_ns
+        if fields.update_mtime:
+            req.mtime_ns = attr.st_mtime_ns
+        if fields.update_size:
+            await self.truncate(tid, attr.st_size, fh, ctx)
+        if fields.update_mtime:
+            await self.sync_inode(tid)      # pending writes must not move the mtime set here (tar, rsync)
+        if any(req.HasField(f) for f in ("perm", "uid", "gid", "atime_ns", "mtime_ns")) or not fields.update_size:
+            inode_pb = (await self.call("SetAttr", req, mp.SetAttrRsp)).inode
+        else:
+            inode_pb = await self.stat_id(inode)
+        return self.attrs(inode_pb)
+
+    async def truncate(self, tid: int, length: int, fh: int | None, ctx: pyfuse3.RequestContext) -> None:
+        """ftruncate through a writable handle, else truncate by name as the caller."""
+        await self.flush_inode(tid)
+        h = self.handles.get(fh) if fh is not None else None
+        if h is None or not h.file.writable:
+            h = next((x for x in self.by_inode.get(tid, ()) if x.file.writable), None)
+            if h is None:
+                await self.call("Truncate", mp.TruncateReq(base=self.base(ctx), path=self.at(to_fuse(tid)),
+                                                           length=length), mp.TruncateRsp)
+                return
+        try:
+            await h.file.truncate(length)
+        except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
+            raise fuse_error(e) from None
+        for other in self.by_inode.get(tid, ()):
+            other.file.length = length
+
+    async def readlink(self, inode: int, ctx: pyfuse3.RequestContext) -> bytes:
+        if self.virt.owns(inode):
+            return self.virt.readlink(inode)
+        node = await self.stat_id(inode)
+        if node.type != mp.SYMLINK:
+            raise pyfuse3.FUSEError(errno.EINVAL)
+        return os.fsencode(node.target)
+
+    async def _create_file(self, parent_inode: int, name: bytes, mode: int, flags: int,
+                           ctx: pyfuse3.RequestContext) -> tuple[mp.Inode, bytes]:
+        write = flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+        session = os.urandom(16) if write else b""
+        req = mp.CreateReq(base=self.base(ctx), path=self.at(0, parent_inode, name), flags=flags, perm=mode & 0o7777,
+                           session_id=session)
+        rsp = await self.call("Create", req, mp.CreateRsp)
+        return rsp.inode, session
+
+    async def mknod(self, parent_inode: int, name: bytes, mode: int, rdev: int,
+                    ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        if self.virt.owns(parent_inode):
+            raise pyfuse3.FUSEError(errno.EPERM)
+        if not st.S_ISREG(mode):
+            raise pyfuse3.FUSEError(errno.EOPNOTSUPP)        # 3FS has no devices, fifos or sockets
+        inode, _ = await self._create_file(parent_inode, name, mode, os.O_CREAT | os.O_EXCL | os.O_RDONLY, ctx)
+        self.remember(inode, parent_inode, os.fsdecode(name))
+        return self.attrs(inode)
+
+    async def mkdir(self, parent_inode: int, name: bytes, mode: int,
+                    ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        if self.virt.owns(parent_inode) or (parent_inode == pyfuse3.ROOT_INODE and name == virt.NAME):
+            raise pyfuse3.FUSEError(errno.EEXIST if name == virt.NAME else errno.EPERM)
+        rsp = await self.call("Mkdirs", mp.MkdirsReq(base=self.base(ctx), path=self.at(0, parent_inode, name),
+                                                     perm=mode & 0o7777), mp.MkdirsRsp)
+        self.remember(rsp.inode, parent_inode, os.fsdecode(name))
+        return self.attrs(rsp.inode)
+
+    async def _remove(self, parent_inode: int, name: bytes, at_flags: int, ctx: pyfuse3.RequestContext) -> None:
+        if self.virt.owns(parent_inode):
+            self.virt.unlink(parent_inode, name)
+            return
+        if parent_inode == pyfuse3.ROOT_INODE and name == virt.NAME:
+            raise pyfuse3.FUSEError(errno.EPERM)
+        await self.call("Remove", mp.RemoveReq(base=self.base(ctx), path=self.at(0, parent_inode, name),
+                                               at_flags=at_flags), mp.RemoveRsp)
+
+    async def unlink(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        await self._remove(parent_inode, name, 0, ctx)
+
+    async def rmdir(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        await self._remove(parent_inode, name, AT_REMOVEDIR, ctx)
+
+    async def symlink(self, parent_inode: int, name: bytes, target: bytes,
+                      ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        if self.virt.owns(parent_inode):
+            return await self.virt.symlink(parent_inode, name, target, ctx)
+        req = mp.SymlinkReq(base=self.base(ctx), path=self.at(0, parent_inode, name), target=os.fsdecode(target))
+        rsp = await self.call("Symlink", req, mp.SymlinkRsp)
+        inode = rsp.inode if rsp.HasField("inode") else (await self.lookup_inode(parent_inode, name, ctx))
+        self.remember(inode, parent_inode, os.fsdecode(name))
+        return self.attrs(inode)
+
+    async def lookup_inode(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> mp.Inode:
+        rsp = await self.call("Lookup", mp.LookupReq(base=self.base(ctx), parent=to_threefs(parent_inode),
+                                                     name=os.fsdecode(name)), mp.LookupRsp)
+        return rsp.inode
+
+    async def rename(self, parent_inode_old: int, name_old: bytes, parent_inode_new: int, name_new: bytes,
+                     flags: int, ctx: pyfuse3.RequestContext) -> None:
+        if any(self.virt.owns(p) or (p == pyfuse3.ROOT_INODE and n == virt.NAME)
+               for p, n in ((parent_inode_old, name_old), (parent_inode_new, name_new))):
+            if self.virt.is_rmrf(parent_inode_new):
+                await self.virt.remove_tree(mp.PathAt(parent=to_threefs(parent_inode_old),
+                                                      path=os.fsdecode(name_old)), ctx, invalidate=False)
+                return
+            raise pyfuse3.FUSEError(errno.EPERM)
+        if flags & pyfuse3.RENAME_EXCHANGE:
+            raise pyfuse3.FUSEError(errno.EINVAL)        # 3FS has no atomic exchange
+        meta_flags = 1 if flags & pyfuse3.RENAME_NOREPLACE else 0
+        req = mp.RenameReq(base=self.base(ctx), src=self.at(0, parent_inode_old, name_old),
+                           dst=self.at(0, parent_inode_new, name_new), flags=meta_flags)
+        rsp = await self.call("Rename", req, mp.RenameRsp)
+        if rsp.HasField("inode") and rsp.inode.type != mp.DIRECTORY:
+            self.names[rsp.inode.id] = (to_threefs(parent_inode_new), os.fsdecode(name_new))
+
+    async def link(self, inode: int, new_parent_inode: int, new_name: bytes,
+                   ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        if self.virt.owns(inode) or self.virt.owns(new_parent_inode):
+            raise pyfuse3.FUSEError(errno.EPERM)
+        req = mp.HardLinkReq(base=self.base(ctx), old_path=self.at(inode),
+                             new_path=self.at(0, new_parent_inode, new_name), follow_last=False)
+        rsp = await self.call("HardLink", req, mp.HardLinkRsp)
+        if rsp.inode.id != to_threefs(inode):
+            raise pyfuse3.FUSEError(errno.ESTALE)
+        self.remember(rsp.inode, new_parent_inode, os.fsdecode(new_name))
+        return self.attrs(rsp.inode)
+
+    # ---- files -------------------------------------------------------------------------
+    def _file_info(self, h: Handle, flags: int) -> pyfuse3.FileInfo:
+        fh = self._next_fh
+        self._next_fh += 1
+        self.handles[fh] = h
+        self.by_inode.setdefault(h.file.inode.id, set()).add(h)
+        fi = pyfuse3.FileInfo(fh=fh)
+        fi.direct_io = bool(flags & os.O_DIRECT) or not self.opts.read_cache
+        fi.keep_cache = False         # close-to-open: the page cache is dropped on every open
+        return fi
+
+    def _handle(self, inode: mp.Inode, flags: int, session: bytes) -> Handle:
+        f = AsyncFile(self.client, inode, flags, f"inode:{inode.id:#x}", session)
+        f.length = self.known_length(inode)
+        if session:
+            self.client._track_writer(f)
+        return Handle(f)
+
+    async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
+        if self.virt.owns(inode):
+            raise pyfuse3.FUSEError(errno.EISDIR)
+        tid = to_threefs(inode)
+        if self.opts.writeback_cache and flags & os.O_ACCMODE == os.O_WRONLY:
+            flags = (flags & ~os.O_ACCMODE) | os.O_RDWR     # the kernel reads pages it writes back partially
+        write = flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+        session = os.urandom(16) if write else b""
+        open_flags = flags & ~(os.O_CREAT | os.O_EXCL)
+        rsp = await self.call("Open", mp.OpenReq(base=self.base(ctx), path=self.at(inode), flags=open_flags,
+                                                 session_id=session), mp.OpenRsp)
+        h = self._handle(rsp.inode, flags, session)
+        if rsp.inode.id != tid:
+            await h.file.close()
+            raise pyfuse3.FUSEError(errno.ESTALE)
+        if rsp.inode.type == mp.DIRECTORY:
+            await h.file.close()
+            raise pyfuse3.FUSEError(errno.EISDIR)
+        if rsp.need_truncate:
+            try:
+                await self.flush_inode(tid)
+                await h.file.truncate(0)
+            except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
+                await h.file.close()
+                raise fuse_error(e) from None
+            for other in self.by_inode.get(tid, ()):
+                other.file.length = 0
+        if not self.opts.writeback_cache:
+            try:
+                pyfuse3.invalidate_inode(inode, attr_only=True)     # size may have changed on another mount
+            except OSError:
+                pass
+        return self._file_info(h, flags)
+
+    async def create(self, parent_inode: int, name: bytes, mode: int, flags: int,
+                     ctx: pyfuse3.RequestContext) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
+        if self.virt.owns(parent_inode) or (parent_inode == pyfuse3.ROOT_INODE and name == virt.NAME):
+            raise pyfuse3.FUSEError(errno.EPERM)
+        if self.opts.writeback_cache and flags & os.O_ACCMODE == os.O_WRONLY:
+            flags = (flags & ~os.O_ACCMODE) | os.O_RDWR
+        inode, session = await self._create_file(parent_inode, name, mode, flags | os.O_CREAT, ctx)
+        h = self._handle(inode, flags, session)
+        if inode.type == mp.DIRECTORY:
+            await h.file.close()
+            raise pyfuse3.FUSEError(errno.EISDIR)
+        self.remember(inode, parent_inode, os.fsdecode(name))
+        fi = self._file_info(h, flags)
+        return fi, self.attrs(inode)
+
+    def _get(self, fh: int) -> Handle:
+        h = self.handles.get(fh)
+        if h is None:
+            raise pyfuse3.FUSEError(errno.EBADF)
+        return h
+
+    async def _send(self, h: Handle, data: bytes | bytearray, off: int) -> None:
+        """Start a storage write (write-behind); waits while too many are in flight or one overlaps it."""
+        end = off + len(data)
+        while True:
+            overlap = [t for t, (o, e) in h.inflight.items() if o < end and off < e]
+            wait = overlap or (list(h.inflight) if len(h.inflight) >= WRITE_BEHIND else [])
+            if not wait:
+                break
+            await asyncio.wait(wait, return_when=asyncio.FIRST_COMPLETED)
+        task = asyncio.ensure_future(h.file.pwrite(data, off))
+        h.inflight[task] = (off, end)
+        task.add_done_callback(lambda t: self._sent(h, t))
+
+    @staticmethod
+    def _sent(h: Handle, task: asyncio.Future) -> None:
+        h.inflight.pop(task, None)
+        exc = None if task.cancelled() else task.exception()
+        if task.cancelled():
+            exc = OSError(errno.EIO, "write cancelled")
+        if exc is not None and h.error is None:
+            h.error = exc
+
+    async def flush_handle(self, h: Handle) -> None:
+        """Send the buffer and wait for every write in flight; a failure is reported once, here."""
+        if h.buf:
+            data, off = h.buf, h.buf_off
+            h.buf = bytearray()
+            await self._send(h, data, off)
+        while h.inflight:
+            await asyncio.wait(list(h.inflight))
+        if h.error is not None:
+            e, h.error = h.error, None
+            raise data_error(e)
+
+    async def flush_inode(self, tid: int) -> None:
+        """Flush every buffer this mount holds for an inode (before reads, stats and truncates)."""
+        for h in list(self.by_inode.get(tid, ())):
+            if h.buf or h.inflight:
+                try:
+                    await self.flush_handle(h)
+                except pyfuse3.FUSEError as e:
+                    h.error = OSError(e.errno, os.strerror(e.errno))
+
+    async def sync_inode(self, tid: int) -> None:
+        """Flush and sync every handle of an inode that has written (precise length and mtime now)."""
+        for h in list(self.by_inode.get(tid, ())):
+            await self.flush_handle(h)
+            if h.file.written:
+                await self._sync(h)
+
+    async def flush_all(self) -> None:
+        """The periodic sync task (3FS): buffers left by writers that went quiet go to storage."""
+        for tid in list(self.by_inode):
+            await self.flush_inode(tid)
+
+    async def read(self, fh: int, off: int, size: int) -> bytes:
+        h = self._get(fh)
+        await self.flush_inode(h.file.inode.id)
+        length = self.known_length(h.file.inode)
+        n = max(0, min(size, length - off))
+        if n == 0:
+            return b""
+        buf = bytearray(n)
+        try:
+            got = await h.file.io.read_into(off, memoryview(buf), length)
+        except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
+            raise data_error(e) from None
+        return bytes(buf) if got == n else bytes(buf[:got])
+
+    async def write(self, fh: int, off: int, buf: bytes) -> int:
+        """Coalesce into the 1 MiB buffer; full buffers and large writes go to storage behind the caller."""
+        h = self._get(fh)
+        if h.error is not None:
+            e, h.error = h.error, None
+            raise data_error(e)
+        if not h.file.writable:
+            raise pyfuse3.FUSEError(errno.EBADF)
+        if h.buf and (off != h.end or len(h.buf) + len(buf) > WRITE_BUF_SIZE):
+            data, h.buf = h.buf, bytearray()
+            await self._send(h, data, h.buf_off)
+        if h.file.flags & os.O_DIRECT:
+            await self._send(h, buf, off)
+            await self.flush_handle(h)            # O_DIRECT: on storage before write returns
+            return len(buf)
+        if len(buf) >= WRITE_BUF_SIZE:
+            await self._send(h, buf, off)
+            return len(buf)
+        if not h.buf:
+            h.buf_off = off
+        h.buf += buf
+        if len(h.buf) >= WRITE_BUF_SIZE:
+            data, h.buf = h.buf, bytearray()
+            await self._send(h, data, h.buf_off)
+        return len(buf)
+
+    async def flush(self, fh: int) -> None:
+        """close(2): buffered data to storage and the precise length to meta, before close returns.
+
+        RELEASE comes asynchronously after close(2), so close-to-open needs the length here: this
+        writer's length hint (one meta call); the precise length follows at release, off the caller's
+        path. Disks are synced only by fsync (3FS: storage commits without fsync)."""
+        h = self._get(fh)
+        await self.flush_handle(h)
+        if h.file.written and h.file.hint_dirty:
+            req = mp.SyncReq(base=self.base(None), inode=h.file.inode.id, update_length=True,
+                             length_hint=h.file.length_hint())
+            await self.call("Sync", req, mp.SyncRsp)
+            h.file.hint_dirty = False
+
+    async def _sync(self, h: Handle) -> None:
+        """Durable data and the precise length in meta (3FS: flush/fsync/close)."""
+        try:
+            await h.file.fsync()
+        except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
+            raise data_error(e) from None
+        h.file.written = False
+        h.file.hint_dirty = False
+
+    async def fsync(self, fh: int, datasync: bool) -> None:
+        h = self._get(fh)
+        await self.flush_handle(h)
+        if h.file.writable:
+            await self._sync(h)
+
+    async def release(self, fh: int) -> None:
+        h = self.handles.pop(fh, None)
+        if h is None:
+            return
+        tid = h.file.inode.id
+        try:
+            await self.flush_handle(h)
+        finally:
+            group = self.by_inode.get(tid)
+            if group is not None:
+                group.discard(h)
+                if not group:
+                    del self.by_inode[tid]
+            try:
+                await h.file.close()
+            except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
+                log.warning("close of inode %#x failed: %r", tid, e)
+
+    # ---- directories --------------------------------------------------------------------
+    async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
+        if self.virt.owns(inode):
+            return self.virt.opendir(inode)
+        node = await self.stat_id(inode)
+        if node.type != mp.DIRECTORY:
+            raise pyfuse3.FUSEError(errno.ENOTDIR)
+        if not acl.allowed(self.user(ctx), node.uid, node.gid, node.perm, acl.R):
+            raise pyfuse3.FUSEError(errno.EACCES)
+        fh = self._next_fh
+        self._next_fh += 1
+        self.dirs[fh] = DirHandle(to_threefs(inode))
+        return fh
+
+    async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
+        if self.virt.owns_dir_handle(fh):
+            self.virt.readdir(fh, start_id, token)
+            return
+        d = self.dirs.get(fh)
+        if d is None:
+            raise pyfuse3.FUSEError(errno.EBADF)
+        if d.entries is None or start_id == 0:
+            d.entries = await self._list(d.inode)
+        for i in range(start_id, len(d.entries)):
+            name, inode = d.entries[i]
+            if not pyfuse3.readdir_reply(token, os.fsencode(name), self.attrs(inode), i + 1):
+                return
+            self.remember(inode, to_fuse(d.inode), name)
+
+    async def _list(self, dir_id: int) -> list[tuple[str, mp.Inode]]:
+        out: list[tuple[str, mp.Inode]] = []
+        prev = ""
+        while True:
+            req = mp.ListReq(base=self.base(None), path=mp.PathAt(parent=dir_id, path=""), prev=prev, limit=1024,
+                             with_inodes=True)
+            page = await self.call("List", req, mp.ListRsp)
+            out.extend((e.name, i) for e, i in zip(page.entries, page.inodes))
+            if not page.more or not page.entries:
+                return out
+            prev = page.entries[-1].name
+
+    async def releasedir(self, fh: int) -> None:
+        if self.virt.owns_dir_handle(fh):
+            self.virt.releasedir(fh)
+            return
+        self.dirs.pop(fh, None)
+
+    async def fsyncdir(self, fh: int, datasync: bool) -> None:
+        """Meta commits every namespace change durably before replying: nothing to do."""
+
+    # ---- misc --------------------------------------------------------------------------
+    async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
+        rsp = await self.call("StatFs", mp.StatFsReq(base=self.base(ctx)), mp.StatFsRsp)
+        s = pyfuse3.StatvfsData()
+        s.f_bsize = s.f_frsize = 4096
+        s.f_blocks = rsp.capacity // 4096
+        s.f_bfree = s.f_bavail = rsp.free // 4096
+        s.f_files = max(rsp.inodes, 1) + (1 << 32)
+        s.f_ffree = s.f_favail = 1 << 32
+        s.f_namemax = 255
+        return s
+
+    async def access(self, inode: int, mode: int, ctx: pyfuse3.RequestContext) -> bool:
+        if self.virt.owns(inode):
+            return True
+        node = await self.stat_id(inode)
+        want = (acl.R if mode & os.R_OK else 0) | (acl.W if mode & os.W_OK else 0) | (acl.X if mode & os.X_OK else 0)
+        user = self.user(ctx)
+        if user.uid == 0 and want & acl.X and node.type == mp.FILE and not node.perm & 0o111:
+            return False                                  # root may execute only what someone may
+        return acl.allowed(user, node.uid, node.gid, node.perm, want)
+
+    async def setxattr(self, inode: int, name: bytes, value: bytes, ctx: pyfuse3.RequestContext) -> None:
+        sname = os.fsdecode(name)
+        if self.virt.owns(inode) or not sname.startswith("user."):
+            raise pyfuse3.FUSEError(errno.EOPNOTSUPP)
+        await self.call("SetXattr", mp.SetXattrReq(base=self.base(ctx), path=self.at(inode), name=sname,
+                                                   value=bytes(value), follow_last=False), mp.SetXattrRsp)
+
+    async def getxattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> bytes:
+        sname = os.fsdecode(name)
+        if self.virt.owns(inode) or not sname.startswith("user."):
+            raise pyfuse3.FUSEError(pyfuse3.ENOATTR)    # security.capability is asked on every write
+        rsp = await self.call("GetXattr", mp.GetXattrReq(base=self.base(ctx), path=self.at(inode), name=sname,
+                                                         follow_last=False), mp.GetXattrRsp)
+        return rsp.value
+
+    async def listxattr(self, inode: int, ctx: pyfuse3.RequestContext) -> list[bytes]:
+        if self.virt.owns(inode):
+            return []
+        rsp = await self.call("ListXattr", mp.ListXattrReq(base=self.base(ctx), path=self.at(inode),
+                                                           follow_last=False), mp.ListXattrRsp)
+        return [os.fsencode(n) for n in rsp.names]
+
+    async def removexattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        sname = os.fsdecode(name)
+        if self.virt.owns(inode) or not sname.startswith("user."):
+            raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
+        await self.call("RemoveXattr", mp.RemoveXattrReq(base=self.base(ctx), path=self.at(inode), name=sname,
+                                                         follow_last=False), mp.RemoveXattrRsp)
+
+    async def close_all(self) -> None:
+        """On unmount: flush and close every handle still open."""
+        for fh in list(self.handles):
+            try:
+                await self.release(fh)
+            except pyfuse3.FUSEError as e:
+                log.warning("flush at unmount failed: %s", os.strerror(e.errno))
+
+
+_HANDLERS = ("lookup", "getattr", "setattr", "readlink", "mknod", "mkdir", "unlink", "rmdir", "symlink", "rename",
+             "link", "open", "create", "read", "write", "flush", "fsync", "release", "opendir", "readdir",
+             "releasedir", "fsyncdir", "statfs", "access", "setxattr", "getxattr", "listxattr", "removexattr")
+for _name in _HANDLERS:
+    setattr(ThreeFSOperations, _name, _guarded(getattr(ThreeFSOperations, _name)))
