@@ -23,9 +23,10 @@ def hdfs() -> None:
               help="Require delegation=<threefs token> on every request (user.name alone is refused).")
 @click.option("--list-limit", type=int, default=1000, show_default=True,
               help="Entries per LISTSTATUS_BATCH page (Hadoop's dfs.ls.limit).")
+@click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port (0: any).")
 @click.option("--log-level", default="INFO", show_default=True)
 def serve(mgmtd_address: str, host: str, port: int, token: str, default_user: str | None, require_token: bool,
-          list_limit: int, log_level: str) -> None:
+          list_limit: int, metrics_port: int | None, log_level: str) -> None:
     """Serve the WebHDFS REST API (/webhdfs/v1) over the threefs namespace."""
     try:
         from threefs.gateway.hdfs.app import WebHdfsGateway
@@ -43,7 +44,7 @@ def serve(mgmtd_address: str, host: str, port: int, token: str, default_user: st
             raise
         return address, gw.stop
 
-    run_service(start, "hdfs")
+    run_service(start, "hdfs", metrics_port)
 
 
 def register(cli: click.Group) -> None:
