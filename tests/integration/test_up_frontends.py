@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -45,6 +46,22 @@ def test_up_serves_one_namespace_through_mount_s3_and_webhdfs(tmp_path):
             assert h.read() == b"\x00written over s3\xff"
         with open(f"{mnt}/bkt/from-s3.bin", "rb") as f:
             assert f.read() == b"\x00written over s3\xff"
+
+        # WebHDFS CREATE (two-step: 307 to the gateway itself, then the data) read through mount and S3
+        create = f"{st['webhdfs']}/bkt/from-hdfs.txt?op=CREATE&user.name=root&overwrite=true"
+        req = urllib.request.Request(create, method="PUT")
+        try:
+            urllib.request.urlopen(req, timeout=10)
+            raise AssertionError("CREATE must redirect")
+        except urllib.error.HTTPError as e:
+            assert e.code == 307
+            location = e.headers["Location"]
+        put = urllib.request.Request(location, data=b"written over webhdfs", method="PUT")
+        with urllib.request.urlopen(put, timeout=10) as created:
+            assert created.status == 201
+        with open(f"{mnt}/bkt/from-hdfs.txt", "rb") as f:
+            assert f.read() == b"written over webhdfs"
+        assert s3.get_object(Bucket="bkt", Key="from-hdfs.txt")["Body"].read() == b"written over webhdfs"
 
         again = _cli("up", "--data-dir", data, "--json")            # idempotent: same processes
         assert again.returncode == 0, again.stderr
