@@ -32,36 +32,52 @@ class MgmtdClient:
         self._refresh_lock = asyncio.Lock()
         self._poller: asyncio.Task | None = None
         self.listeners: list[Callable[[Routing], None]] = []
+        self._changed: asyncio.Future[Routing] | None = None
+        self._closing: set[asyncio.Task] = set()
 
     @property
     def address(self) -> str:
         return self.addresses[self._current]
 
-    def _ensure(self) -> mgmtd_pb2_grpc.MgmtdStub:
-        if self._stub is None:
+    def _ensure(self) -> tuple[grpc.aio.Channel, mgmtd_pb2_grpc.MgmtdStub]:
+        if self._stub is None or self._channel is None:
             self._channel = grpc.aio.insecure_channel(self.address, options=OPTIONS)
             self._stub = mgmtd_pb2_grpc.MgmtdStub(self._channel)
-        return self._stub
+        return self._channel, self._stub
 
-    async def _rotate(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
+    def _rotate(self, failed: grpc.aio.Channel) -> None:
+        """Move to the next address after a call on `failed` failed (once per failed channel: concurrent
+        callers must not close the fresh channel another caller already opened). The old channel is
+        closed in the background; awaiting it here could wait on the other callers' RPCs."""
+        if self._channel is not failed:
+            return
         self._channel = self._stub = None
         self._current = (self._current + 1) % len(self.addresses)
+        task = asyncio.get_running_loop().create_task(failed.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _call(self, name: str, req, timeout: float | None = None):
         """Call method `name`, trying each known mgmtd address once on connection failures."""
         last: FSError | None = None
-        for _ in range(len(self.addresses)):
-            stub = self._ensure()
+        for _ in range(len(self.addresses) + 1):
+            channel, stub = self._ensure()
+            address = self.address
             try:
                 return await getattr(stub, name)(req, timeout=timeout or self.timeout)
+            except asyncio.CancelledError:
+                # gRPC cancels the calls of a channel another caller closed after a failure; only a
+                # cancellation of this task itself is passed on.
+                task = asyncio.current_task()
+                if (task is not None and task.cancelling()) or self._channel is channel:
+                    raise
+                last = make_error(Code.UNAVAILABLE, f"call to mgmtd at {address} cut short by a reconnect")
             except grpc.aio.AioRpcError as e:
-                err = to_fs_error(e, self.address)
+                err = to_fs_error(e, address)
                 if err.code not in (Code.UNAVAILABLE, Code.NOT_PRIMARY, Code.TIMEOUT):
                     raise err from None
                 last = err
-                await self._rotate()
+                self._rotate(channel)
         assert last is not None
         raise last
 
@@ -72,10 +88,25 @@ class MgmtdClient:
             known = 0 if force else self.routing.version
             rsp = await self._call("GetRoutingInfo", mpb.GetRoutingInfoReq(known_version=known))
             if rsp.changed and rsp.info.version >= self.routing.version:
-                self.routing = Routing(rsp.info)
-                for cb in self.listeners:
-                    cb(self.routing)
+                self._publish(Routing(rsp.info))
             return self.routing
+
+    def _publish(self, routing: Routing) -> None:
+        self.routing = routing
+        for cb in self.listeners:
+            try:
+                cb(routing)
+            except Exception:
+                log.exception("routing listener failed")
+        fut, self._changed = self._changed, None
+        if fut is not None and not fut.done():
+            fut.set_result(routing)
+
+    def next_change(self) -> asyncio.Future[Routing]:
+        """A future resolved with the next routing info this client adopts (shared by all waiters)."""
+        if self._changed is None or self._changed.done():
+            self._changed = asyncio.get_running_loop().create_future()
+        return self._changed
 
     async def refresh_if_older(self, version: int) -> Routing:
         """Refresh unless we already have routing info newer than `version` (after a mismatch)."""
@@ -94,11 +125,13 @@ class MgmtdClient:
                 await self.refresh()
             except FSError as e:
                 log.debug("routing refresh failed: %s", e)
+            except Exception:
+                log.exception("routing refresh failed")
             await asyncio.sleep(interval)
 
     # ---- calls ---------------------------------------------------------------------------
-    async def heartbeat(self, req: mpb.HeartbeatReq) -> mpb.HeartbeatRsp:
-        return await self._call("Heartbeat", req)
+    async def heartbeat(self, req: mpb.HeartbeatReq, timeout: float | None = None) -> mpb.HeartbeatRsp:
+        return await self._call("Heartbeat", req, timeout=timeout)
 
     async def primary(self) -> cpb.NodeInfo:
         return (await self._call("GetPrimaryMgmtd", mpb.GetPrimaryMgmtdReq())).primary
@@ -114,6 +147,15 @@ class MgmtdClient:
 
     async def unregister_node(self, node_id: int) -> None:
         await self._call("UnregisterNode", mpb.UnregisterNodeReq(node_id=node_id))
+
+    async def update_chain(self, chain_id: int, target_id: int, mode: int) -> cpb.ChainInfo:
+        """Add (mpb.CHAIN_ADD) or remove (mpb.CHAIN_REMOVE) a target of a chain; returns the new chain."""
+        rsp = await self._call("UpdateChain", mpb.UpdateChainReq(chain_id=chain_id, target_id=target_id, mode=mode))
+        return rsp.chain
+
+    async def rotate_lastsrv(self, chain_id: int) -> cpb.ChainInfo:
+        """Promote the next target of a chain whose LASTSRV target is gone; returns the new chain."""
+        return (await self._call("RotateLastSrv", mpb.RotateLastSrvReq(chain_id=chain_id))).chain
 
     async def wait_for(self, predicate: Callable[[Routing], bool], timeout: float, interval: float = 0.1) -> Routing:
         """Poll routing info until `predicate` holds (raise TIMEOUT otherwise)."""
@@ -135,6 +177,10 @@ class MgmtdClient:
         if self._poller:
             self._poller.cancel()
             self._poller = None
+        if self._changed is not None and not self._changed.done():
+            self._changed.cancel()
         if self._channel is not None:
             await self._channel.close()
             self._channel = self._stub = None
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)

@@ -25,43 +25,55 @@ _sym_db = _symbol_database.Default()
 from threefs.proto import common_pb2 as threefs_dot_proto_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19threefs/proto/mgmtd.proto\x12\x07threefs\x1a\x1athreefs/proto/common.proto\"\x94\x01\n\x11LocalTargetReport\x12\x11\n\ttarget_id\x18\x01 \x01(\x04\x12.\n\x0blocal_state\x18\x02 \x01(\x0e\x32\x19.threefs.LocalTargetState\x12\x12\n\ndisk_index\x18\x03 \x01(\r\x12\x11\n\tused_size\x18\x04 \x01(\x04\x12\x15\n\rchain_version\x18\x05 \x01(\r\"\xe0\x01\n\x0cHeartbeatReq\x12\x0f\n\x07node_id\x18\x01 \x01(\r\x12\x1f\n\x04type\x18\x02 \x01(\x0e\x32\x11.threefs.NodeType\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\x0b\n\x03pid\x18\x05 \x01(\r\x12\x12\n\nhb_version\x18\x06 \x01(\x04\x12\x14\n\x0ctimestamp_ms\x18\x07 \x01(\x03\x12+\n\x07targets\x18\x08 \x03(\x0b\x32\x1a.threefs.LocalTargetReport\x12\x17\n\x0fmetrics_address\x18\t \x01(\t\"\'\n\x0cHeartbeatRsp\x12\x17\n\x0frouting_version\x18\x01 \x01(\x04\"*\n\x11GetRoutingInfoReq\x12\x15\n\rknown_version\x18\x01 \x01(\x04\"H\n\x11GetRoutingInfoRsp\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\x08\x12\"\n\x04info\x18\x02 \x01(\x0b\x32\x14.threefs.RoutingInfo\"\x14\n\x12GetPrimaryMgmtdReq\"8\n\x12GetPrimaryMgmtdRsp\x12\"\n\x07primary\x18\x01 \x01(\x0b\x32\x11.threefs.NodeInfo\"A\n\x0cSetChainsReq\x12\"\n\x06\x63hains\x18\x01 \x03(\x0b\x32\x12.threefs.ChainInfo\x12\r\n\x05token\x18\x02 \x01(\t\"\'\n\x0cSetChainsRsp\x12\x17\n\x0frouting_version\x18\x01 \x01(\x04\"E\n\x10SetChainTableReq\x12\"\n\x05table\x18\x01 \x01(\x0b\x32\x13.threefs.ChainTable\x12\r\n\x05token\x18\x02 \x01(\t\"<\n\x10SetChainTableRsp\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x17\n\x0frouting_version\x18\x02 \x01(\x04\"R\n\x0fRegisterNodeReq\x12\x0f\n\x07node_id\x18\x01 \x01(\r\x12\x1f\n\x04type\x18\x02 \x01(\x0e\x32\x11.threefs.NodeType\x12\r\n\x05token\x18\x03 \x01(\t\"\x11\n\x0fRegisterNodeRsp\"3\n\x11UnregisterNodeReq\x12\x0f\n\x07node_id\x18\x01 \x01(\r\x12\r\n\x05token\x18\x02 \x01(\t\"\x13\n\x11UnregisterNodeRsp2\xe9\x03\n\x05Mgmtd\x12K\n\x0fGetPrimaryMgmtd\x12\x1b.threefs.GetPrimaryMgmtdReq\x1a\x1b.threefs.GetPrimaryMgmtdRsp\x12\x39\n\tHeartbeat\x12\x15.threefs.HeartbeatReq\x1a\x15.threefs.HeartbeatRsp\x12\x42\n\x0cRegisterNode\x12\x18.threefs.RegisterNodeReq\x1a\x18.threefs.RegisterNodeRsp\x12H\n\x0eUnregisterNode\x12\x1a.threefs.UnregisterNodeReq\x1a\x1a.threefs.UnregisterNodeRsp\x12H\n\x0eGetRoutingInfo\x12\x1a.threefs.GetRoutingInfoReq\x1a\x1a.threefs.GetRoutingInfoRsp\x12\x45\n\rSetChainTable\x12\x19.threefs.SetChainTableReq\x1a\x19.threefs.SetChainTableRsp\x12\x39\n\tSetChains\x12\x15.threefs.SetChainsReq\x1a\x15.threefs.SetChainsRspb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19threefs/proto/mgmtd.proto\x12\x07threefs\x1a\x1athreefs/proto/common.proto\"\x94\x01\n\x11LocalTargetReport\x12\x11\n\ttarget_id\x18\x01 \x01(\x04\x12.\n\x0blocal_state\x18\x02 \x01(\x0e\x32\x19.threefs.LocalTargetState\x12\x12\n\ndisk_index\x18\x03 \x01(\r\x12\x11\n\tused_size\x18\x04 \x01(\x04\x12\x15\n\rchain_version\x18\x05 \x01(\r\"\xe0\x01\n\x0cHeartbeatReq\x12\x0f\n\x07node_id\x18\x01 \x01(\r\x12\x1f\n\x04type\x18\x02 \x01(\x0e\x32\x11.threefs.NodeType\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\x0b\n\x03pid\x18\x05 \x01(\r\x12\x12\n\nhb_version\x18\x06 \x01(\x04\x12\x14\n\x0ctimestamp_ms\x18\x07 \x01(\x03\x12+\n\x07targets\x18\x08 \x03(\x0b\x32\x1a.threefs.LocalTargetReport\x12\x17\n\x0fmetrics_address\x18\t \x01(\t\">\n\x0cHeartbeatRsp\x12\x17\n\x0frouting_version\x18\x01 \x01(\x04\x12\x15\n\rbootstrapping\x18\x02 \x01(\x08\"*\n\x11GetRoutingInfoReq\x12\x15\n\rknown_version\x18\x01 \x01(\x04\"H\n\x11GetRoutingInfoRsp\x12\x0f\n\x07\x63hanged\x18\x01 \x01(\x08\x12\"\n\x04info\x18\x02 \x01(\x0b\x32\x14.threefs.RoutingInfo\"\x14\n\x12GetPrimaryMgmtdReq\"8\n\x12GetPrimaryMgmtdRsp\x12\"\n\x07primary\x18\x01 \x01(\x0b\x32\x11.threefs.NodeInfo\"A\n\x0cSetChainsReq\x12\"\n\x06\x63hains\x18\x01 \x03(\x0b\x32\x12.threefs.ChainInfo\x12\r\n\x05token\x18\x02 \x01(\t\"\'\n\x0cSetChainsRsp\x12\x17\n\x0frouting_version\x18\x01 \x01(\x04\"E\n\x10SetChainTableReq\x12\"\n\x05table\x18\x01 \x01(\x0b\x32\x13.threefs.ChainTable\x12\r\n\x05token\x18\x02 \x01(\t\"<\n\x10SetChainTableRsp\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x17\n\x0frouting_version\x18\x02 \x01(\x04\"R\n\x0fRegisterNodeReq\x12\x0f\n\x07node_id\x18\x01 \x01(\r\x12\x1f\n\x04type\x18\x02 \x01(\x0e\x32\x11.threefs.NodeType\x12\r\n\x05token\x18\x03 \x01(\t\"\x11\n\x0fRegisterNodeRsp\"3\n\x11UnregisterNodeReq\x12\x0f\n\x07node_id\x18\x01 \x01(\r\x12\r\n\x05token\x18\x02 \x01(\t\"\x13\n\x11UnregisterNodeRsp\"\x9b\x01\n\nMgmtdLease\x12\"\n\x07primary\x18\x01 \x01(\x0b\x32\x11.threefs.NodeInfo\x12\x16\n\x0elease_start_ms\x18\x02 \x01(\x03\x12\x14\n\x0clease_end_ms\x18\x03 \x01(\x03\x12\x17\n\x0frelease_version\x18\x04 \x01(\t\x12\r\n\x05\x65poch\x18\x05 \x01(\x04\x12\x13\n\x0bincarnation\x18\x06 \x01(\x0c\"l\n\x0eUpdateChainReq\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\r\x12\x11\n\ttarget_id\x18\x02 \x01(\x04\x12&\n\x04mode\x18\x03 \x01(\x0e\x32\x18.threefs.UpdateChainMode\x12\r\n\x05token\x18\x04 \x01(\t\"L\n\x0eUpdateChainRsp\x12!\n\x05\x63hain\x18\x01 \x01(\x0b\x32\x12.threefs.ChainInfo\x12\x17\n\x0frouting_version\x18\x02 \x01(\x04\"3\n\x10RotateLastSrvReq\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\r\x12\r\n\x05token\x18\x02 \x01(\t\"N\n\x10RotateLastSrvRsp\x12!\n\x05\x63hain\x18\x01 \x01(\x0b\x32\x12.threefs.ChainInfo\x12\x17\n\x0frouting_version\x18\x02 \x01(\x04*2\n\x0fUpdateChainMode\x12\r\n\tCHAIN_ADD\x10\x00\x12\x10\n\x0c\x43HAIN_REMOVE\x10\x01\x32\xf1\x04\n\x05Mgmtd\x12K\n\x0fGetPrimaryMgmtd\x12\x1b.threefs.GetPrimaryMgmtdReq\x1a\x1b.threefs.GetPrimaryMgmtdRsp\x12\x39\n\tHeartbeat\x12\x15.threefs.HeartbeatReq\x1a\x15.threefs.HeartbeatRsp\x12\x42\n\x0cRegisterNode\x12\x18.threefs.RegisterNodeReq\x1a\x18.threefs.RegisterNodeRsp\x12H\n\x0eUnregisterNode\x12\x1a.threefs.UnregisterNodeReq\x1a\x1a.threefs.UnregisterNodeRsp\x12H\n\x0eGetRoutingInfo\x12\x1a.threefs.GetRoutingInfoReq\x1a\x1a.threefs.GetRoutingInfoRsp\x12\x45\n\rSetChainTable\x12\x19.threefs.SetChainTableReq\x1a\x19.threefs.SetChainTableRsp\x12\x39\n\tSetChains\x12\x15.threefs.SetChainsReq\x1a\x15.threefs.SetChainsRsp\x12?\n\x0bUpdateChain\x12\x17.threefs.UpdateChainReq\x1a\x17.threefs.UpdateChainRsp\x12\x45\n\rRotateLastSrv\x12\x19.threefs.RotateLastSrvReq\x1a\x19.threefs.RotateLastSrvRspb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'threefs.proto.mgmtd_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_UPDATECHAINMODE']._serialized_start=1603
+  _globals['_UPDATECHAINMODE']._serialized_end=1653
   _globals['_LOCALTARGETREPORT']._serialized_start=67
   _globals['_LOCALTARGETREPORT']._serialized_end=215
   _globals['_HEARTBEATREQ']._serialized_start=218
   _globals['_HEARTBEATREQ']._serialized_end=442
   _globals['_HEARTBEATRSP']._serialized_start=444
-  _globals['_HEARTBEATRSP']._serialized_end=483
-  _globals['_GETROUTINGINFOREQ']._serialized_start=485
-  _globals['_GETROUTINGINFOREQ']._serialized_end=527
-  _globals['_GETROUTINGINFORSP']._serialized_start=529
-  _globals['_GETROUTINGINFORSP']._serialized_end=601
-  _globals['_GETPRIMARYMGMTDREQ']._serialized_start=603
-  _globals['_GETPRIMARYMGMTDREQ']._serialized_end=623
-  _globals['_GETPRIMARYMGMTDRSP']._serialized_start=625
-  _globals['_GETPRIMARYMGMTDRSP']._serialized_end=681
-  _globals['_SETCHAINSREQ']._serialized_start=683
-  _globals['_SETCHAINSREQ']._serialized_end=748
-  _globals['_SETCHAINSRSP']._serialized_start=750
-  _globals['_SETCHAINSRSP']._serialized_end=789
-  _globals['_SETCHAINTABLEREQ']._serialized_start=791
-  _globals['_SETCHAINTABLEREQ']._serialized_end=860
-  _globals['_SETCHAINTABLERSP']._serialized_start=862
-  _globals['_SETCHAINTABLERSP']._serialized_end=922
-  _globals['_REGISTERNODEREQ']._serialized_start=924
-  _globals['_REGISTERNODEREQ']._serialized_end=1006
-  _globals['_REGISTERNODERSP']._serialized_start=1008
-  _globals['_REGISTERNODERSP']._serialized_end=1025
-  _globals['_UNREGISTERNODEREQ']._serialized_start=1027
-  _globals['_UNREGISTERNODEREQ']._serialized_end=1078
-  _globals['_UNREGISTERNODERSP']._serialized_start=1080
-  _globals['_UNREGISTERNODERSP']._serialized_end=1099
-  _globals['_MGMTD']._serialized_start=1102
-  _globals['_MGMTD']._serialized_end=1591
+  _globals['_HEARTBEATRSP']._serialized_end=506
+  _globals['_GETROUTINGINFOREQ']._serialized_start=508
+  _globals['_GETROUTINGINFOREQ']._serialized_end=550
+  _globals['_GETROUTINGINFORSP']._serialized_start=552
+  _globals['_GETROUTINGINFORSP']._serialized_end=624
+  _globals['_GETPRIMARYMGMTDREQ']._serialized_start=626
+  _globals['_GETPRIMARYMGMTDREQ']._serialized_end=646
+  _globals['_GETPRIMARYMGMTDRSP']._serialized_start=648
+  _globals['_GETPRIMARYMGMTDRSP']._serialized_end=704
+  _globals['_SETCHAINSREQ']._serialized_start=706
+  _globals['_SETCHAINSREQ']._serialized_end=771
+  _globals['_SETCHAINSRSP']._serialized_start=773
+  _globals['_SETCHAINSRSP']._serialized_end=812
+  _globals['_SETCHAINTABLEREQ']._serialized_start=814
+  _globals['_SETCHAINTABLEREQ']._serialized_end=883
+  _globals['_SETCHAINTABLERSP']._serialized_start=885
+  _globals['_SETCHAINTABLERSP']._serialized_end=945
+  _globals['_REGISTERNODEREQ']._serialized_start=947
+  _globals['_REGISTERNODEREQ']._serialized_end=1029
+  _globals['_REGISTERNODERSP']._serialized_start=1031
+  _globals['_REGISTERNODERSP']._serialized_end=1048
+  _globals['_UNREGISTERNODEREQ']._serialized_start=1050
+  _globals['_UNREGISTERNODEREQ']._serialized_end=1101
+  _globals['_UNREGISTERNODERSP']._serialized_start=1103
+  _globals['_UNREGISTERNODERSP']._serialized_end=1122
+  _globals['_MGMTDLEASE']._serialized_start=1125
+  _globals['_MGMTDLEASE']._serialized_end=1280
+  _globals['_UPDATECHAINREQ']._serialized_start=1282
+  _globals['_UPDATECHAINREQ']._serialized_end=1390
+  _globals['_UPDATECHAINRSP']._serialized_start=1392
+  _globals['_UPDATECHAINRSP']._serialized_end=1468
+  _globals['_ROTATELASTSRVREQ']._serialized_start=1470
+  _globals['_ROTATELASTSRVREQ']._serialized_end=1521
+  _globals['_ROTATELASTSRVRSP']._serialized_start=1523
+  _globals['_ROTATELASTSRVRSP']._serialized_end=1601
+  _globals['_MGMTD']._serialized_start=1656
+  _globals['_MGMTD']._serialized_end=2281
 # @@protoc_insertion_point(module_scope)

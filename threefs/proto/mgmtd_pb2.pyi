@@ -1,11 +1,19 @@
 from threefs.proto import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class UpdateChainMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHAIN_ADD: _ClassVar[UpdateChainMode]
+    CHAIN_REMOVE: _ClassVar[UpdateChainMode]
+CHAIN_ADD: UpdateChainMode
+CHAIN_REMOVE: UpdateChainMode
 
 class LocalTargetReport(_message.Message):
     __slots__ = ("target_id", "local_state", "disk_index", "used_size", "chain_version")
@@ -44,10 +52,12 @@ class HeartbeatReq(_message.Message):
     def __init__(self, node_id: _Optional[int] = ..., type: _Optional[_Union[_common_pb2.NodeType, str]] = ..., address: _Optional[str] = ..., hostname: _Optional[str] = ..., pid: _Optional[int] = ..., hb_version: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., targets: _Optional[_Iterable[_Union[LocalTargetReport, _Mapping]]] = ..., metrics_address: _Optional[str] = ...) -> None: ...
 
 class HeartbeatRsp(_message.Message):
-    __slots__ = ("routing_version",)
+    __slots__ = ("routing_version", "bootstrapping")
     ROUTING_VERSION_FIELD_NUMBER: _ClassVar[int]
+    BOOTSTRAPPING_FIELD_NUMBER: _ClassVar[int]
     routing_version: int
-    def __init__(self, routing_version: _Optional[int] = ...) -> None: ...
+    bootstrapping: bool
+    def __init__(self, routing_version: _Optional[int] = ..., bootstrapping: _Optional[bool] = ...) -> None: ...
 
 class GetRoutingInfoReq(_message.Message):
     __slots__ = ("known_version",)
@@ -128,3 +138,55 @@ class UnregisterNodeReq(_message.Message):
 class UnregisterNodeRsp(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class MgmtdLease(_message.Message):
+    __slots__ = ("primary", "lease_start_ms", "lease_end_ms", "release_version", "epoch", "incarnation")
+    PRIMARY_FIELD_NUMBER: _ClassVar[int]
+    LEASE_START_MS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_END_MS_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    INCARNATION_FIELD_NUMBER: _ClassVar[int]
+    primary: _common_pb2.NodeInfo
+    lease_start_ms: int
+    lease_end_ms: int
+    release_version: str
+    epoch: int
+    incarnation: bytes
+    def __init__(self, primary: _Optional[_Union[_common_pb2.NodeInfo, _Mapping]] = ..., lease_start_ms: _Optional[int] = ..., lease_end_ms: _Optional[int] = ..., release_version: _Optional[str] = ..., epoch: _Optional[int] = ..., incarnation: _Optional[bytes] = ...) -> None: ...
+
+class UpdateChainReq(_message.Message):
+    __slots__ = ("chain_id", "target_id", "mode", "token")
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    TARGET_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    chain_id: int
+    target_id: int
+    mode: UpdateChainMode
+    token: str
+    def __init__(self, chain_id: _Optional[int] = ..., target_id: _Optional[int] = ..., mode: _Optional[_Union[UpdateChainMode, str]] = ..., token: _Optional[str] = ...) -> None: ...
+
+class UpdateChainRsp(_message.Message):
+    __slots__ = ("chain", "routing_version")
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    ROUTING_VERSION_FIELD_NUMBER: _ClassVar[int]
+    chain: _common_pb2.ChainInfo
+    routing_version: int
+    def __init__(self, chain: _Optional[_Union[_common_pb2.ChainInfo, _Mapping]] = ..., routing_version: _Optional[int] = ...) -> None: ...
+
+class RotateLastSrvReq(_message.Message):
+    __slots__ = ("chain_id", "token")
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    chain_id: int
+    token: str
+    def __init__(self, chain_id: _Optional[int] = ..., token: _Optional[str] = ...) -> None: ...
+
+class RotateLastSrvRsp(_message.Message):
+    __slots__ = ("chain", "routing_version")
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    ROUTING_VERSION_FIELD_NUMBER: _ClassVar[int]
+    chain: _common_pb2.ChainInfo
+    routing_version: int
+    def __init__(self, chain: _Optional[_Union[_common_pb2.ChainInfo, _Mapping]] = ..., routing_version: _Optional[int] = ...) -> None: ...

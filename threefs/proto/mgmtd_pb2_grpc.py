@@ -69,6 +69,16 @@ class MgmtdStub:
                 request_serializer=threefs_dot_proto_dot_mgmtd__pb2.SetChainsReq.SerializeToString,
                 response_deserializer=threefs_dot_proto_dot_mgmtd__pb2.SetChainsRsp.FromString,
                 _registered_method=True)
+        self.UpdateChain = channel.unary_unary(
+                '/threefs.Mgmtd/UpdateChain',
+                request_serializer=threefs_dot_proto_dot_mgmtd__pb2.UpdateChainReq.SerializeToString,
+                response_deserializer=threefs_dot_proto_dot_mgmtd__pb2.UpdateChainRsp.FromString,
+                _registered_method=True)
+        self.RotateLastSrv = channel.unary_unary(
+                '/threefs.Mgmtd/RotateLastSrv',
+                request_serializer=threefs_dot_proto_dot_mgmtd__pb2.RotateLastSrvReq.SerializeToString,
+                response_deserializer=threefs_dot_proto_dot_mgmtd__pb2.RotateLastSrvRsp.FromString,
+                _registered_method=True)
 
 
 class MgmtdServicer:
@@ -116,6 +126,18 @@ class MgmtdServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateChain(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateLastSrv(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MgmtdServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +175,16 @@ def add_MgmtdServicer_to_server(servicer, server):
                     servicer.SetChains,
                     request_deserializer=threefs_dot_proto_dot_mgmtd__pb2.SetChainsReq.FromString,
                     response_serializer=threefs_dot_proto_dot_mgmtd__pb2.SetChainsRsp.SerializeToString,
+            ),
+            'UpdateChain': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateChain,
+                    request_deserializer=threefs_dot_proto_dot_mgmtd__pb2.UpdateChainReq.FromString,
+                    response_serializer=threefs_dot_proto_dot_mgmtd__pb2.UpdateChainRsp.SerializeToString,
+            ),
+            'RotateLastSrv': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateLastSrv,
+                    request_deserializer=threefs_dot_proto_dot_mgmtd__pb2.RotateLastSrvReq.FromString,
+                    response_serializer=threefs_dot_proto_dot_mgmtd__pb2.RotateLastSrvRsp.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -344,6 +376,60 @@ class Mgmtd:
             '/threefs.Mgmtd/SetChains',
             threefs_dot_proto_dot_mgmtd__pb2.SetChainsReq.SerializeToString,
             threefs_dot_proto_dot_mgmtd__pb2.SetChainsRsp.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateChain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/threefs.Mgmtd/UpdateChain',
+            threefs_dot_proto_dot_mgmtd__pb2.UpdateChainReq.SerializeToString,
+            threefs_dot_proto_dot_mgmtd__pb2.UpdateChainRsp.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateLastSrv(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/threefs.Mgmtd/RotateLastSrv',
+            threefs_dot_proto_dot_mgmtd__pb2.RotateLastSrvReq.SerializeToString,
+            threefs_dot_proto_dot_mgmtd__pb2.RotateLastSrvRsp.FromString,
             options,
             channel_credentials,
             insecure,

@@ -269,6 +269,48 @@ class QueryChunkRsp(_message.Message):
     meta: ChunkMeta
     def __init__(self, found: _Optional[bool] = ..., meta: _Optional[_Union[ChunkMeta, _Mapping]] = ...) -> None: ...
 
+class SyncStartReq(_message.Message):
+    __slots__ = ("chain_id", "chain_ver", "target_id")
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_VER_FIELD_NUMBER: _ClassVar[int]
+    TARGET_ID_FIELD_NUMBER: _ClassVar[int]
+    chain_id: int
+    chain_ver: int
+    target_id: int
+    def __init__(self, chain_id: _Optional[int] = ..., chain_ver: _Optional[int] = ..., target_id: _Optional[int] = ...) -> None: ...
+
+class SyncStartRsp(_message.Message):
+    __slots__ = ("metas",)
+    METAS_FIELD_NUMBER: _ClassVar[int]
+    metas: _containers.RepeatedCompositeFieldContainer[ChunkMeta]
+    def __init__(self, metas: _Optional[_Iterable[_Union[ChunkMeta, _Mapping]]] = ...) -> None: ...
+
+class SyncDoneReq(_message.Message):
+    __slots__ = ("chain_id", "chain_ver", "target_id")
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_VER_FIELD_NUMBER: _ClassVar[int]
+    TARGET_ID_FIELD_NUMBER: _ClassVar[int]
+    chain_id: int
+    chain_ver: int
+    target_id: int
+    def __init__(self, chain_id: _Optional[int] = ..., chain_ver: _Optional[int] = ..., target_id: _Optional[int] = ...) -> None: ...
+
+class SyncDoneRsp(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class OfflineTargetReq(_message.Message):
+    __slots__ = ("target_id",)
+    TARGET_ID_FIELD_NUMBER: _ClassVar[int]
+    target_id: int
+    def __init__(self, target_id: _Optional[int] = ...) -> None: ...
+
+class OfflineTargetRsp(_message.Message):
+    __slots__ = ("local_state",)
+    LOCAL_STATE_FIELD_NUMBER: _ClassVar[int]
+    local_state: int
+    def __init__(self, local_state: _Optional[int] = ...) -> None: ...
+
 class GetAllChunkMetaReq(_message.Message):
     __slots__ = ("target_id",)
     TARGET_ID_FIELD_NUMBER: _ClassVar[int]

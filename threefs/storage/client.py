@@ -1,16 +1,22 @@
 """Client of the storage service: chunk writes to chain heads, batched reads from serving replicas.
 
 Used by the file-system client (data path) and by meta (file length, chunk removal). Retries on
-routing changes (chain-version mismatch, not head, uncommitted chunk) after refreshing routing
-info, within a bounded time, then raises a clear error.
+routing changes (chain-version mismatch, not head, uncommitted chunk, a dead or hung replica) after
+refreshing routing info, within a bounded time, then raises a clear error (ETIMEDOUT or EIO). Every
+update holds one of the client's channels for all its retries, so the targets execute it exactly once
+(threefs.storage.channels); a call to a replica is abandoned as soon as its chain changes in routing
+info, so a hung (SIGSTOPped) replica does not stall the caller until the RPC timeout.
 """
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import os
 import random
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import crc32c
@@ -19,11 +25,15 @@ from threefs.common.errors import Code, FSError, make_error
 from threefs.mgmtd.client import MgmtdClient
 from threefs.net.rpc import RpcClient
 from threefs.proto import storage_pb2 as spb
+from threefs.storage.channels import ChannelPool
+from threefs.storage.fencing import call_fenced
 
 SERVICE = "Storage"
 RETRYABLE = {Code.ROUTING_VERSION_MISMATCH, Code.NOT_HEAD, Code.CHUNK_NOT_COMMIT, Code.UNAVAILABLE,
              Code.TARGET_OFFLINE, Code.TARGET_NOT_FOUND, Code.TIMEOUT, Code.CHUNK_NOT_CLEAN,
              Code.NO_SERVING_REPLICA, Code.BUSY}
+# Read failures after which the next attempt prefers another serving replica.
+SWITCH_REPLICA = {Code.UNAVAILABLE, Code.TIMEOUT, Code.TARGET_OFFLINE, Code.TARGET_NOT_FOUND}
 MAX_BATCH_BYTES = 16 << 20
 MAX_BATCH_IOS = 128
 
@@ -53,11 +63,18 @@ class StorageClient:
         self.call_timeout = call_timeout
         self.client_id = os.urandom(16)
         self._request_ids = itertools.count(1)
-        self._channels = itertools.count(1)
+        self.channels = ChannelPool()
 
-    def _tag(self) -> spb.UpdateTag:
-        return spb.UpdateTag(client_id=self.client_id, request_id=next(self._request_ids),
-                             channel_id=next(self._channels) % 1024 + 1, seqnum=next(self._request_ids))
+    @asynccontextmanager
+    async def _update_tag(self) -> AsyncIterator[spb.UpdateTag]:
+        """The tag of one update: a channel held (and its next seqnum) until the update is done."""
+        async with self.channels.hold() as (channel, seqnum):
+            yield spb.UpdateTag(client_id=self.client_id, request_id=next(self._request_ids),
+                                channel_id=channel, seqnum=seqnum)
+
+    async def _call(self, routing, chain_ids: set[int], address: str, method: str, req, rsp_type, **kw):
+        """An RPC abandoned (retryably) once one of `chain_ids` is reconfigured (threefs.storage.fencing)."""
+        return await call_fenced(self.rpc, self.mgmtd, routing, chain_ids, address, method, req, rsp_type, **kw)
 
     async def _retrying(self, what: str, attempt):
         """Run `attempt(routing)` until it succeeds, retrying retryable errors with backoff."""
@@ -87,49 +104,52 @@ class StorageClient:
                           chunk_size: int) -> spb.WriteRsp:
         """Write `data` at `offset` of a chunk through the chain (acknowledged after the head commits)."""
         checksum = crc32c.crc32c(data)
-        tag = self._tag()
+        async with self._update_tag() as tag:
+            retry = 0
 
-        async def attempt(routing):
-            chain = routing.chain(chain_id)
-            head = routing.head(chain_id)
-            req = spb.WriteReq(from_client=True, tag=tag, io=spb.UpdateIO(
-                chain_id=chain_id, chain_ver=chain.chain_version, chunk_id=chunk_id, offset=offset,
-                length=len(data), chunk_size=chunk_size, type=spb.WRITE, checksum=checksum))
-            rsp, _ = await self.rpc.call(routing.target_address(head), f"{SERVICE}.Write", req, spb.WriteRsp,
-                                         payload=data, timeout=self.call_timeout)
-            return rsp
+            async def attempt(routing):
+                nonlocal retry
+                chain = routing.chain(chain_id)
+                head = routing.head(chain_id)
+                req = spb.WriteReq(from_client=True, tag=tag, retry=retry, io=spb.UpdateIO(
+                    chain_id=chain_id, chain_ver=chain.chain_version, chunk_id=chunk_id, offset=offset,
+                    length=len(data), chunk_size=chunk_size, type=spb.WRITE, checksum=checksum))
+                retry += 1
+                rsp, _ = await self._call(routing, {chain_id}, routing.target_address(head), f"{SERVICE}.Write", req,
+                                          spb.WriteRsp, payload=data, timeout=self.call_timeout)
+                return rsp
 
-        return await self._retrying(f"write chunk {chunk_id.hex()} on chain {chain_id}", attempt)
+            return await self._retrying(f"write chunk {chunk_id.hex()} on chain {chain_id}", attempt)
 
     async def truncate_chunk(self, chain_id: int, chunk_id: bytes, length: int, chunk_size: int,
                              only_extend: bool = False) -> int:
-        tag = self._tag()
+        async with self._update_tag() as tag:
+            async def attempt(routing):
+                chain = routing.chain(chain_id)
+                req = spb.TruncateChunkReq(chain_id=chain_id, chain_ver=chain.chain_version, chunk_id=chunk_id,
+                                           length=length, chunk_size=chunk_size, only_extend=only_extend, tag=tag)
+                rsp, _ = await self._call(routing, {chain_id}, routing.target_address(routing.head(chain_id)),
+                                          f"{SERVICE}.TruncateChunk", req, spb.TruncateChunkRsp,
+                                          timeout=self.call_timeout)
+                return rsp.length
 
-        async def attempt(routing):
-            chain = routing.chain(chain_id)
-            req = spb.TruncateChunkReq(chain_id=chain_id, chain_ver=chain.chain_version, chunk_id=chunk_id,
-                                       length=length, chunk_size=chunk_size, only_extend=only_extend, tag=tag)
-            rsp, _ = await self.rpc.call(routing.target_address(routing.head(chain_id)), f"{SERVICE}.TruncateChunk",
-                                         req, spb.TruncateChunkRsp, timeout=self.call_timeout)
-            return rsp.length
-
-        return await self._retrying(f"truncate chunk {chunk_id.hex()}", attempt)
+            return await self._retrying(f"truncate chunk {chunk_id.hex()}", attempt)
 
     async def remove_chunks(self, chain_id: int, begin: bytes, end: bytes) -> int:
         """Remove every chunk with id in [begin, end) from the chain; returns how many."""
         total = 0
         while True:
-            tag = self._tag()
+            async with self._update_tag() as tag:
+                async def attempt(routing):
+                    chain = routing.chain(chain_id)
+                    req = spb.RemoveChunksReq(chain_id=chain_id, chain_ver=chain.chain_version, begin=begin, end=end,
+                                              max_num=32, tag=tag)
+                    rsp, _ = await self._call(routing, {chain_id}, routing.target_address(routing.head(chain_id)),
+                                              f"{SERVICE}.RemoveChunks", req, spb.RemoveChunksRsp,
+                                              timeout=self.call_timeout)
+                    return rsp
 
-            async def attempt(routing):
-                chain = routing.chain(chain_id)
-                req = spb.RemoveChunksReq(chain_id=chain_id, chain_ver=chain.chain_version, begin=begin, end=end,
-                                          max_num=32, tag=tag)
-                rsp, _ = await self.rpc.call(routing.target_address(routing.head(chain_id)), f"{SERVICE}.RemoveChunks",
-                                             req, spb.RemoveChunksRsp, timeout=self.call_timeout)
-                return rsp
-
-            rsp = await self._retrying(f"remove chunks on chain {chain_id}", attempt)
+                rsp = await self._retrying(f"remove chunks on chain {chain_id}", attempt)
             total += rsp.removed
             if not rsp.more:
                 return total
@@ -140,8 +160,8 @@ class StorageClient:
         async def attempt(routing):
             chain = routing.chain(chain_id)
             req = spb.SyncChainReq(chain_id=chain_id, chain_ver=chain.chain_version, from_client=True)
-            await self.rpc.call(routing.target_address(routing.head(chain_id)), f"{SERVICE}.SyncChain", req,
-                                spb.SyncChainRsp, timeout=self.call_timeout)
+            await self._call(routing, {chain_id}, routing.target_address(routing.head(chain_id)),
+                             f"{SERVICE}.SyncChain", req, spb.SyncChainRsp, timeout=self.call_timeout)
 
         await self._retrying(f"sync chain {chain_id}", attempt)
 
@@ -153,6 +173,7 @@ class StorageClient:
         deadline = loop.time() + self.retry_timeout
         delay = 0.002
         bad: dict[int, set[int]] = defaultdict(set)   # op index -> targets that returned corrupt data
+        avoid: dict[int, set[int]] = defaultdict(set)  # op index -> targets that just failed (dead, hung, offline)
         index = {id(op): i for i, op in enumerate(ops)}
         while pending:
             routing = self.mgmtd.routing
@@ -167,6 +188,7 @@ class StorageClient:
                             raise make_error(Code.CHECKSUM_MISMATCH,
                                              f"chunk {op.chunk_id.hex()}: every replica failed its checksum")
                         raise make_error(Code.NO_SERVING_REPLICA, f"chain {op.chain_id} has no serving replica")
+                    serving = [t for t in serving if t not in avoid[index[id(op)]]] or serving
                     random.shuffle(serving)
                     addrs = [(routing.target_address(t), t) for t in serving]
                     addr, tid = min(addrs, key=lambda a: load[a[0]])
@@ -203,6 +225,8 @@ class StorageClient:
                         bad[index[id(op)]].add(tid)
                         retry.append(op)
                     elif err.code in RETRYABLE:
+                        if err.code in SWITCH_REPLICA:
+                            avoid[index[id(op)]].add(tid)
                         retry.append(op)
                         retry_reason = err
                     else:
@@ -210,8 +234,10 @@ class StorageClient:
             pending = retry
             if pending:
                 if loop.time() + delay > deadline:
+                    gave_up = (errno.ETIMEDOUT if retry_reason is not None
+                               and retry_reason.code in (Code.TIMEOUT, Code.UNAVAILABLE) else errno.EIO)
                     for op in pending:
-                        op.result = -(retry_reason.errno if retry_reason else 5)
+                        op.result = -gave_up
                     return
                 if retry_reason is not None and retry_reason.code != Code.CHUNK_NOT_COMMIT:
                     try:
@@ -234,8 +260,8 @@ class StorageClient:
             return [op.dest[:r.length] for (op, _), r in zip(items, rsp.results) if r.status == 0]
 
         try:
-            rsp, _ = await self.rpc.call(addr, f"{SERVICE}.BatchRead", req, spb.BatchReadRsp, sink=sink,
-                                         timeout=self.call_timeout)
+            rsp, _ = await self._call(routing, {op.chain_id for op, _ in items}, addr, f"{SERVICE}.BatchRead", req,
+                                      spb.BatchReadRsp, sink=sink, timeout=self.call_timeout)
         except FSError as e:
             return [(op, tid, e) for op, tid in items]
         out: list[tuple[ReadOp, int, FSError | None]] = []
@@ -258,8 +284,9 @@ class StorageClient:
             chain = routing.chain(chain_id)
             req = spb.QueryLastChunkReq(chain_id=chain_id, chain_ver=chain.chain_version, begin=begin, end=end)
             target = routing.serving(chain_id)[-1] if routing.serving(chain_id) else routing.head(chain_id)
-            rsp, _ = await self.rpc.call(routing.target_address(target), f"{SERVICE}.QueryLastChunk", req,
-                                         spb.QueryLastChunkRsp, timeout=self.call_timeout)
+            rsp, _ = await self._call(routing, {chain_id}, routing.target_address(target),
+                                      f"{SERVICE}.QueryLastChunk", req, spb.QueryLastChunkRsp,
+                                      timeout=self.call_timeout)
             return rsp
 
         return await self._retrying(f"query last chunk on chain {chain_id}", attempt)

@@ -3,14 +3,20 @@
 Write path (3FS §4.3): the head locks the chunk, applies the update as pending version u, forwards it
 to its successor with u, and commits u only after the successor replied (the tail commits first);
 the client is acknowledged after the head committed. Every message carries the chain version and a
-target rejects a version that differs from its routing view.
+target rejects a version that differs from its routing view. When the successor fails, the forward is
+retried with backoff against the successor of the newest routing info (bounded in time); a SYNCING
+successor gets full-chunk replacements. Client updates are executed exactly once per channel seqnum
+(threefs.storage.channels); resync of a rejoining target is in threefs.storage.resync.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import socket
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +28,12 @@ from threefs.net.rpc import RpcClient, RpcServer
 from threefs.proto import common_pb2 as cpb
 from threefs.proto import mgmtd_pb2 as mpb
 from threefs.proto import storage_pb2 as spb
+from threefs.storage.channels import ChannelCache
 from threefs.storage.chunk_engine import ChunkEngine
 from threefs.storage.chunk_locks import ChunkLocks
+from threefs.storage.fencing import call_fenced
+from threefs.storage.resync import Resyncer
+from threefs.storage.target_state import next_local_state
 
 log = logging.getLogger(__name__)
 SERVICE = "Storage"
@@ -37,38 +47,107 @@ METHODS = {
     "QueryChunk": spb.QueryChunkReq,
     "GetAllChunkMeta": spb.GetAllChunkMetaReq,
     "SpaceInfo": spb.SpaceInfoReq,
+    "SyncStart": spb.SyncStartReq,
+    "SyncDone": spb.SyncDoneReq,
+    "OfflineTarget": spb.OfflineTargetReq,
 }
+# Forward failures worth retrying against a (possibly new) successor.
+FORWARD_RETRYABLE = {Code.UNAVAILABLE, Code.TIMEOUT, Code.ROUTING_VERSION_MISMATCH, Code.TARGET_OFFLINE,
+                     Code.TARGET_NOT_FOUND, Code.NOT_HEAD, Code.BUSY, Code.CHUNK_NOT_COMMIT}
+# Successor replies meaning "my copy of the chunk is not the base of your update": resend it whole.
+NEEDS_FULL_REPLACE = {Code.CHUNK_MISSING_UPDATE, Code.CHUNK_NOT_CLEAN, Code.CHUNK_STALE_UPDATE}
 
 
 @dataclass
 class Target:
-    """One local target: its id, directory and chunk engine."""
+    """One local target: its id, directory, chunk engine and local state."""
 
     target_id: int
     path: Path
     engine: ChunkEngine
     disk_index: int = 0
+    local_state: int = cpb.LOCAL_OFFLINE
+    sticky_offline: bool = False      # admin offline-target / I/O error: stays OFFLINE until restart
+    inflight: int = 0                 # updates running on this target
+    promoting: bool = False           # ONLINE -> UPTODATE in progress (force-commit of pending versions)
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """Timing of forwarding retries, resync and stall detection (3FS: 100 ms .. 1 s backoff, 60 s total)."""
+
+    forward_timeout: float = 30.0
+    forward_first_delay: float = 0.1
+    forward_max_delay: float = 1.0
+    forward_retry_total: float = 60.0
+    resync_interval: float = 0.5
+    resync_retry_gap: float = 1.0
+    stall_threshold: float = 1.0      # an event-loop gap this long (SIGSTOP, freeze) forces a routing refresh
+    resync_rate: float = 0.0          # bytes/s of resync writes this node sends (0: unlimited)
 
 
 class StorageService:
     """Handlers of the Storage RPC service on one node."""
 
     def __init__(self, node_id: int, targets: list[Target], mgmtd: MgmtdClient, rpc: RpcClient,
-                 *, io_threads: int = 8, forward_timeout: float = 30.0) -> None:
+                 *, io_threads: int = 8, forward_timeout: float | None = None,
+                 config: StorageConfig | None = None) -> None:
+        cfg = config or StorageConfig()
+        if forward_timeout is not None:
+            cfg = dataclasses.replace(cfg, forward_timeout=forward_timeout)
+        self.config = cfg
         self.node_id = node_id
         self.targets = {t.target_id: t for t in targets}
         self.mgmtd = mgmtd
         self.rpc = rpc
         self.locks = ChunkLocks()
         self.pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="storage-io")
-        self.forward_timeout = forward_timeout
+        self.client_updates = ChannelCache()      # (client, chain, channel) -> result at the head
+        self.forwarded_updates = ChannelCache()   # (client, chain, channel, chunk) -> result downstream
+        self.resyncer = Resyncer(self, interval=cfg.resync_interval, retry_gap=cfg.resync_retry_gap,
+                                 rate=cfg.resync_rate)
+        self.on_local_change: list[Callable[[], None]] = []   # after a local state changed: heartbeat now
+        self._tick = time.monotonic()
+        self._verify: asyncio.Task | None = None
+        self._background: set[asyncio.Task] = set()
+        self.stats = {"forward_retries": 0, "full_replace_fallbacks": 0, "force_committed": 0}
 
     async def _io(self, fn, *args, **kw):
         return await asyncio.get_running_loop().run_in_executor(self.pool, lambda: fn(*args, **kw))
 
+    # ---- freshness of the routing view -----------------------------------------------------
+    def tick(self) -> None:
+        """Called by the watchdog: the loop ran recently (unless a stall is pending verification)."""
+        if time.monotonic() - self._tick <= self.config.stall_threshold:
+            self._tick = time.monotonic()
+        else:
+            self._start_verify()
+
+    def _start_verify(self) -> asyncio.Task:
+        if self._verify is None or self._verify.done():
+            self._verify = asyncio.create_task(self._reverify())
+            self._verify.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return self._verify
+
+    async def _reverify(self) -> None:
+        log.warning("storage node %d: event loop stalled for %.1fs; refreshing routing before serving",
+                    self.node_id, time.monotonic() - self._tick)
+        await self.mgmtd.refresh(force=True)
+        self._tick = time.monotonic()
+
+    async def ensure_fresh(self) -> None:
+        """After a stall (SIGSTOP, frozen VM) the routing view may be stale: refresh it before serving."""
+        if time.monotonic() - self._tick > self.config.stall_threshold:
+            try:
+                await asyncio.shield(self._start_verify())
+            except FSError as e:
+                raise make_error(Code.ROUTING_VERSION_MISMATCH,
+                                 f"storage node {self.node_id} cannot confirm its routing view: {e}") from e
+
     # ---- routing checks -----------------------------------------------------------------
     async def _target_for(self, chain_id: int, chain_ver: int) -> tuple[Target, Routing]:
         """The local target of `chain_id`, after checking the request's chain version."""
+        await self.ensure_fresh()
         routing = self.mgmtd.routing
         chain = routing.chains.get(chain_id)
         if chain is None or chain.chain_version < chain_ver:
@@ -86,10 +165,79 @@ class StorageService:
         raise make_error(Code.TARGET_NOT_FOUND, f"storage node {self.node_id} holds no target of chain {chain_id}")
 
     def _target(self, target_id: int) -> Target:
+        """A local target by id (TARGET_NOT_FOUND if this node does not hold it)."""
         t = self.targets.get(target_id)
         if t is None:
             raise make_error(Code.TARGET_NOT_FOUND, f"target {target_id} is not on storage node {self.node_id}")
         return t
+
+    @staticmethod
+    def _offline(target: Target, what: str) -> FSError:
+        return make_error(Code.TARGET_OFFLINE, f"target {target.target_id} is "
+                          f"{cpb.LocalTargetState.Name(target.local_state)} locally; cannot {what}")
+
+    # ---- local target states ---------------------------------------------------------------
+    def apply_routing(self, routing: Routing) -> None:
+        """Move local states by what the routing info says about each target (target_state rules)."""
+        changed = False
+        for t in self.targets.values():
+            info = routing.targets.get(t.target_id)
+            public = None
+            if info is not None and info.chain_id and info.chain_id in routing.chains:
+                public = routing.public_state(info.chain_id, t.target_id)
+            new = next_local_state(t.local_state, public, sticky=t.sticky_offline, draining=t.inflight > 0)
+            if new == t.local_state:
+                continue
+            if t.local_state == cpb.ONLINE and new == cpb.UPTODATE:
+                if not t.promoting:
+                    t.promoting = True
+                    task = asyncio.get_running_loop().create_task(self._promote(t))
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
+                continue
+            log.info("target %d: local %s -> %s (public %s)", t.target_id, cpb.LocalTargetState.Name(t.local_state),
+                     cpb.LocalTargetState.Name(new), cpb.PublicTargetState.Name(public) if public else "none")
+            t.local_state = new
+            changed = True
+        if changed:
+            self._local_changed()
+        self.resyncer.poke()
+
+    def _local_changed(self) -> None:
+        """Tell the node (heartbeat at once) that a local state changed."""
+        for cb in self.on_local_change:
+            cb()
+
+    async def _promote(self, t: Target) -> None:
+        """ONLINE target seen SERVING (e.g. a returning LASTSRV): force-commit pending versions, UPTODATE."""
+        try:
+            metas = await self._io(t.engine.metas)
+            n = 0
+            for m in metas:
+                if m.commit_ver != m.update_ver or m.state != spb.COMMIT:
+                    async with self.locks.hold(m.chunk_id):
+                        await self._io(t.engine.commit, m.chunk_id, m.update_ver, m.chain_ver, force=True)
+                    n += 1
+            self.stats["force_committed"] += n
+            if t.local_state == cpb.ONLINE:
+                info = self.mgmtd.routing.targets.get(t.target_id)
+                if info is not None and self.mgmtd.routing.public_state(info.chain_id, t.target_id) == cpb.SERVING:
+                    log.info("target %d: SERVING while ONLINE: force-committed %d pending chunks, now UPTODATE",
+                             t.target_id, n)
+                    t.local_state = cpb.UPTODATE
+                    self._local_changed()
+        except FSError as e:
+            log.warning("target %d: force-commit of pending chunks failed: %s", t.target_id, e)
+        finally:
+            t.promoting = False
+
+    def set_offline(self, t: Target, why: str, *, sticky: bool) -> None:
+        """Take a local target out of service (sticky: until the process restarts, e.g. offline-target)."""
+        if t.local_state != cpb.LOCAL_OFFLINE or (sticky and not t.sticky_offline):
+            log.warning("target %d goes OFFLINE: %s", t.target_id, why)
+        t.local_state = cpb.LOCAL_OFFLINE
+        t.sticky_offline = t.sticky_offline or sticky
+        self._local_changed()
 
     # ---- the update path ----------------------------------------------------------------
     async def Write(self, req: spb.WriteReq, payload: memoryview | None):
@@ -99,18 +247,43 @@ class StorageService:
         """Apply a client write (at the head) or a forwarded update, then forward and commit."""
         io = req.io
         target, routing = await self._target_for(io.chain_id, io.chain_ver)
-        state = routing.public_state(io.chain_id, target.target_id)
+        data = payload if payload is not None else memoryview(b"")
+        tag = req.tag
         if req.from_client:
+            if target.local_state != cpb.UPTODATE:
+                raise self._offline(target, "take client writes")
             if routing.head(io.chain_id) != target.target_id:
                 raise make_error(Code.NOT_HEAD, f"target {target.target_id} is not the head of chain {io.chain_id}")
-        elif state not in (cpb.SERVING, cpb.SYNCING):
-            raise make_error(Code.TARGET_OFFLINE, f"target {target.target_id} is {cpb.PublicTargetState.Name(state)}")
-        data = payload if payload is not None else memoryview(b"")
-        async with self.locks.hold(io.chunk_id):
-            await self._target_for(io.chain_id, io.chain_ver)
-            return await self._update_locked(target, req, data)
+            key = (bytes(tag.client_id), io.chain_id, tag.channel_id)
+            return await self.client_updates.run(key, tag.seqnum, lambda: self._locked_update(target, req, data))
+        state = routing.public_state(io.chain_id, target.target_id)
+        if state not in (cpb.SERVING, cpb.SYNCING) or target.local_state == cpb.LOCAL_OFFLINE:
+            raise make_error(Code.TARGET_OFFLINE, f"target {target.target_id} is {cpb.PublicTargetState.Name(state)}"
+                             f"/{cpb.LocalTargetState.Name(target.local_state)}")
+        key = (bytes(tag.client_id), io.chain_id, tag.channel_id, bytes(io.chunk_id))
+        return await self.forwarded_updates.run(key, tag.seqnum, lambda: self._locked_update(target, req, data),
+                                                version=io.update_ver * 2 + io.is_syncing)
+
+    async def _locked_update(self, target: Target, req: spb.WriteReq, data: memoryview) -> spb.WriteRsp:
+        """Run one update under its chunk lock (every replica applies a chunk's updates in head order)."""
+        io = req.io
+        target.inflight += 1
+        try:
+            async with self.locks.hold(io.chunk_id):
+                await self._target_for(io.chain_id, io.chain_ver)   # re-check after waiting for the lock
+                if target.local_state == cpb.LOCAL_OFFLINE:
+                    raise self._offline(target, "apply updates")
+                try:
+                    return await self._update_locked(target, req, data)
+                except FSError as e:
+                    if e.code == Code.IO_ERROR:       # a failing disk: out of service until a restart
+                        self.set_offline(target, f"I/O error: {e.strerror}", sticky=True)
+                    raise
+        finally:
+            target.inflight -= 1
 
     async def _update_locked(self, target: Target, req: spb.WriteReq, data: memoryview) -> spb.WriteRsp:
+        """Apply the update as a pending version by the §4.4 version rules, then forward and commit."""
         io = req.io
         eng = target.engine
         meta = await self._io(eng.get, io.chunk_id)
@@ -120,18 +293,18 @@ class StorageService:
             update_ver = commit_ver + 1
             # A pending version left by a failed earlier update: discard it and push this update
             # down the chain as a full-chunk replacement, so every replica ends identical.
-            leftover = meta is not None and meta.update_ver != meta.commit_ver
+            leftover = meta is not None and (meta.update_ver != meta.commit_ver or meta.state != spb.COMMIT)
         else:
             update_ver = io.update_ver
             leftover = False
             if meta is not None and not full_replace:
                 if update_ver <= meta.commit_ver:      # already committed here: stale duplicate
-                    return self._rsp(meta, committed=True, chain_ver=io.chain_ver)
+                    return self._rsp(meta, chain_ver=io.chain_ver)
                 if update_ver == meta.update_ver and meta.update_ver != meta.commit_ver:
                     return await self._forward_and_commit(target, req, data, meta, update_ver)
-        kw = dict(update_ver=update_ver, chain_ver=io.chain_ver, kind=io.type, offset=io.offset,
-                  length=io.length, chunk_size=io.chunk_size, client_id=req.tag.client_id,
-                  request_id=req.tag.request_id)
+        kw = {"update_ver": update_ver, "chain_ver": io.chain_ver, "kind": io.type, "offset": io.offset,
+              "length": io.length, "chunk_size": io.chunk_size, "client_id": req.tag.client_id,
+              "request_id": req.tag.request_id}
         if io.type == spb.WRITE:
             kw.update(data=data, data_crc=io.checksum)
         if leftover:
@@ -141,44 +314,159 @@ class StorageService:
 
     async def _forward_and_commit(self, target: Target, req: spb.WriteReq, data: memoryview,
                                   pending: spb.ChunkMeta, update_ver: int, *, force_replace: bool = False) -> spb.WriteRsp:
+        """Forward pending version `update_ver` to the successor (retrying through failures), then commit."""
         io = req.io
-        eng = target.engine
-        routing = self.mgmtd.routing
-        succ = routing.successor(io.chain_id, target.target_id)
-        commit_chain_ver = io.chain_ver
-        if succ is not None:
-            fwd = spb.WriteReq()
-            fwd.CopyFrom(req)
-            fwd.from_client = False
-            fwd.io.update_ver = update_ver
-            payload: memoryview | bytes = data
-            syncing = routing.public_state(io.chain_id, succ) == cpb.SYNCING
-            if pending.removing:
-                fwd.io.is_syncing = False
-            elif force_replace or syncing or io.is_syncing:
-                content = bytearray(pending.pending_size)
-                n, _ = await self._io(eng.read, io.chunk_id, 0, len(content), memoryview(content), relaxed=True)
-                payload = memoryview(content)[:n]
-                fwd.io.type = spb.WRITE
-                fwd.io.is_syncing = True
-                fwd.io.offset = 0
-                fwd.io.length = n
-                fwd.io.checksum = pending.pending_checksum
-            rsp, _ = await self.rpc.call(routing.target_address(succ), f"{SERVICE}.Write", fwd, spb.WriteRsp,
-                                         payload=payload, timeout=self.forward_timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.forward_retry_total
+        delay = self.config.forward_first_delay
+        replace = force_replace or io.is_syncing
+        while True:
+            routing = self.mgmtd.routing
+            chain = routing.chains.get(io.chain_id)
+            me = routing.public_state(io.chain_id, target.target_id) if chain is not None else cpb.PUBLIC_INVALID
+            if me not in (cpb.SERVING, cpb.SYNCING) or target.local_state == cpb.LOCAL_OFFLINE:
+                raise make_error(Code.TARGET_OFFLINE, f"target {target.target_id} left chain {io.chain_id} "
+                                 f"while forwarding chunk {io.chunk_id.hex()}")
+            chain_ver = chain.chain_version
+            succ = routing.successor(io.chain_id, target.target_id)
+            if succ is None:
+                break
+            full = replace or routing.public_state(io.chain_id, succ) == cpb.SYNCING
+            try:
+                rsp = await self._forward(routing, target, succ, req, data, pending, update_ver, chain_ver, full)
+            except FSError as e:
+                if e.code in NEEDS_FULL_REPLACE and not full:
+                    log.warning("chunk %s: successor %d answered %s to update %d; resending it whole",
+                                io.chunk_id.hex(), succ, e.code.name, update_ver)
+                    self.stats["full_replace_fallbacks"] += 1
+                    replace = True
+                    continue
+                if e.code not in FORWARD_RETRYABLE or loop.time() + delay > deadline:
+                    raise
+                self.stats["forward_retries"] += 1
+                log.info("forward of chunk %s v%d to target %d failed (%s); retrying in %.2fs",
+                         io.chunk_id.hex(), update_ver, succ, e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.config.forward_max_delay)
+                try:
+                    await self.mgmtd.refresh_if_older(routing.version)
+                except FSError:
+                    pass
+                continue
             if not pending.removing and rsp.checksum != pending.pending_checksum:
                 raise make_error(Code.CHECKSUM_MISMATCH,
                                  f"chunk {io.chunk_id.hex()}: successor {succ} checksum {rsp.checksum:#x} != {pending.pending_checksum:#x}")
-            commit_chain_ver = min(commit_chain_ver, rsp.commit_chain_ver) if rsp.commit_chain_ver else commit_chain_ver
-        committed = await self._io(eng.commit, io.chunk_id, update_ver, io.chain_ver)
+            break
+        commit_chain_ver = io.commit_chain_ver if io.is_syncing and io.commit_chain_ver else chain_ver
+        committed = await self._io(target.engine.commit, io.chunk_id, update_ver, commit_chain_ver)
         if committed is None:   # removal committed
-            return spb.WriteRsp(commit_ver=update_ver, update_ver=update_ver, commit_chain_ver=commit_chain_ver)
-        return self._rsp(committed, committed=True, chain_ver=commit_chain_ver)
+            return spb.WriteRsp(commit_ver=update_ver, update_ver=update_ver, commit_chain_ver=chain_ver)
+        return self._rsp(committed, chain_ver=chain_ver)
+
+    async def _forward(self, routing: Routing, target: Target, succ: int, req: spb.WriteReq, data: memoryview,
+                       pending: spb.ChunkMeta, update_ver: int, chain_ver: int, full: bool) -> spb.WriteRsp:
+        """One forward of the pending version to `succ` (whole chunk if `full`)."""
+        io = req.io
+        fwd = spb.WriteReq()
+        fwd.CopyFrom(req)
+        fwd.from_client = False
+        fwd.io.update_ver = update_ver
+        fwd.io.chain_ver = chain_ver
+        payload: memoryview | bytes = data
+        if full:
+            fwd.io.is_syncing = True
+            fwd.io.commit_chain_ver = io.commit_chain_ver if io.is_syncing else 0
+            if pending.removing:
+                fwd.io.type = spb.REMOVE
+                payload = b""
+            else:
+                content = bytearray(pending.pending_size)
+                n, _ = await self._io(target.engine.read, io.chunk_id, 0, len(content), memoryview(content),
+                                      relaxed=True)
+                payload = memoryview(content)[:n]
+                fwd.io.type = spb.WRITE
+                fwd.io.offset = 0
+                fwd.io.length = n
+                fwd.io.checksum = pending.pending_checksum
+        return await self.call_fenced(routing, io.chain_id, routing.target_address(succ), f"{SERVICE}.Write", fwd,
+                                      spb.WriteRsp, payload=payload, timeout=self.config.forward_timeout)
+
+    async def call_fenced(self, routing: Routing, chain_id: int, address: str, method: str, req, rsp_type, **kw):
+        """An RPC to a peer replica, abandoned once the chain is reconfigured (threefs.storage.fencing)."""
+        rsp, _ = await call_fenced(self.rpc, self.mgmtd, routing, {chain_id}, address, method, req, rsp_type, **kw)
+        return rsp
 
     @staticmethod
-    def _rsp(meta: spb.ChunkMeta, *, committed: bool, chain_ver: int) -> spb.WriteRsp:
+    def _rsp(meta: spb.ChunkMeta, *, chain_ver: int) -> spb.WriteRsp:
         return spb.WriteRsp(length=meta.size, commit_ver=meta.commit_ver, update_ver=meta.update_ver,
                             checksum=meta.checksum, commit_chain_ver=chain_ver)
+
+    # ---- resync ---------------------------------------------------------------------------
+    async def sync_one(self, target: Target, chain_id: int, chain_ver: int, succ: int, chunk_id: bytes) -> None:
+        """Send one chunk to the syncing successor as it is now (full replace, or remove if gone)."""
+        async with self.locks.hold(chunk_id):
+            routing = self.mgmtd.routing
+            chain = routing.chains.get(chain_id)
+            if (chain is None or chain.chain_version != chain_ver
+                    or routing.successor(chain_id, target.target_id) != succ):
+                raise make_error(Code.ROUTING_VERSION_MISMATCH, f"chain {chain_id} changed during resync")
+            meta = await self._io(target.engine.get, chunk_id)
+            io = spb.UpdateIO(chain_id=chain_id, chain_ver=chain_ver, chunk_id=chunk_id, is_syncing=True,
+                              chunk_size=max(meta.size if meta else 0, 1))
+            payload: memoryview | bytes = b""
+            if meta is None or meta.commit_ver == 0:
+                io.type = spb.REMOVE
+                io.update_ver = 1
+            else:
+                content = bytearray(meta.size)
+                n, got = await self._io(target.engine.read, chunk_id, 0, meta.size, memoryview(content))
+                if got.commit_ver != meta.commit_ver:
+                    raise make_error(Code.CHUNK_NOT_COMMIT, f"chunk {chunk_id.hex()} changed during resync")
+                payload = memoryview(content)[:n]
+                io.type = spb.WRITE
+                io.update_ver = meta.commit_ver
+                io.length = n
+                io.checksum = meta.checksum
+                io.commit_chain_ver = meta.chain_ver
+                io.chunk_size = max(n, 1)
+            req = spb.WriteReq(io=io, from_client=False)
+            rsp = await self.call_fenced(routing, chain_id, routing.target_address(succ), f"{SERVICE}.Write", req,
+                                         spb.WriteRsp, payload=payload, timeout=self.config.forward_timeout)
+            if io.type == spb.WRITE and rsp.checksum != meta.checksum:
+                raise make_error(Code.CHECKSUM_MISMATCH, f"resync of chunk {chunk_id.hex()}: target {succ} "
+                                 f"has checksum {rsp.checksum:#x}, expected {meta.checksum:#x}")
+
+    async def _syncing_target(self, chain_id: int, chain_ver: int, target_id: int) -> Target:
+        """The local target `target_id`, which must be SYNCING in chain `chain_id` at `chain_ver`."""
+        target, routing = await self._target_for(chain_id, chain_ver)
+        if target.target_id != target_id:
+            raise make_error(Code.TARGET_NOT_FOUND, f"target {target_id} is not on storage node {self.node_id}")
+        state = routing.public_state(chain_id, target_id)
+        if state != cpb.SYNCING or target.local_state == cpb.LOCAL_OFFLINE:
+            raise make_error(Code.TARGET_OFFLINE, f"target {target_id} is {cpb.PublicTargetState.Name(state)}/"
+                             f"{cpb.LocalTargetState.Name(target.local_state)}, not syncing")
+        return target
+
+    async def SyncStart(self, req: spb.SyncStartReq, payload):
+        """Resync step 1 on the syncing target: the metadata of all its chunks."""
+        target = await self._syncing_target(req.chain_id, req.chain_ver, req.target_id)
+        metas = await self._io(target.engine.metas)
+        return spb.SyncStartRsp(metas=metas), None
+
+    async def SyncDone(self, req: spb.SyncDoneReq, payload):
+        """Resync's last step: the syncing target is UPTODATE (reported at once; mgmtd makes it SERVING)."""
+        target = await self._syncing_target(req.chain_id, req.chain_ver, req.target_id)
+        if target.local_state != cpb.UPTODATE:
+            log.info("target %d: resync of chain %d done, now UPTODATE", target.target_id, req.chain_id)
+            target.local_state = cpb.UPTODATE
+            self._local_changed()
+        return spb.SyncDoneRsp(), None
+
+    async def OfflineTarget(self, req: spb.OfflineTargetReq, payload):
+        """Admin offline-target: the target stops serving until this process restarts."""
+        t = self._target(req.target_id)
+        self.set_offline(t, "offline-target request", sticky=True)
+        return spb.OfflineTargetRsp(local_state=t.local_state), None
 
     # ---- reads ---------------------------------------------------------------------------
     async def BatchRead(self, req: spb.BatchReadReq, payload):
@@ -196,6 +484,8 @@ class StorageService:
             target, routing = await self._target_for(io.chain_id, io.chain_ver)
             if routing.public_state(io.chain_id, target.target_id) != cpb.SERVING:
                 raise make_error(Code.TARGET_OFFLINE, f"target {target.target_id} is not serving")
+            if target.local_state != cpb.UPTODATE:
+                raise self._offline(target, "serve reads")
             buf = bytearray(io.length)
             n, meta = await self._io(target.engine.read, io.chunk_id, io.offset, io.length, memoryview(buf),
                                      relaxed=io.relaxed)
@@ -221,8 +511,15 @@ class StorageService:
 
     async def RemoveChunks(self, req: spb.RemoveChunksReq, payload):
         target, routing = await self._target_for(req.chain_id, req.chain_ver)
+        if target.local_state != cpb.UPTODATE:
+            raise self._offline(target, "remove chunks")
         if routing.head(req.chain_id) != target.target_id:
             raise make_error(Code.NOT_HEAD, f"target {target.target_id} is not the head of chain {req.chain_id}")
+        key = (bytes(req.tag.client_id), req.chain_id, req.tag.channel_id)
+        rsp = await self.client_updates.run(key, req.tag.seqnum, lambda: self._remove_chunks(target, req))
+        return rsp, None
+
+    async def _remove_chunks(self, target: Target, req: spb.RemoveChunksReq) -> spb.RemoveChunksRsp:
         limit = req.max_num or 32
         metas = await self._io(target.engine.metas, req.begin, req.end, limit=limit + 1)
         removed = 0
@@ -230,10 +527,9 @@ class StorageService:
             w = spb.WriteReq(from_client=True, tag=req.tag)
             w.io.CopyFrom(spb.UpdateIO(chain_id=req.chain_id, chain_ver=req.chain_ver, chunk_id=m.chunk_id,
                                        type=spb.REMOVE))
-            async with self.locks.hold(m.chunk_id):
-                await self._update_locked(target, w, memoryview(b""))
+            await self._locked_update(target, w, memoryview(b""))
             removed += 1
-        return spb.RemoveChunksRsp(removed=removed, more=len(metas) > limit), None
+        return spb.RemoveChunksRsp(removed=removed, more=len(metas) > limit)
 
     async def TruncateChunk(self, req: spb.TruncateChunkReq, payload):
         w = spb.WriteReq(from_client=True, tag=req.tag)
@@ -249,8 +545,8 @@ class StorageService:
         succ = routing.successor(req.chain_id, target.target_id)
         if succ is not None:
             fwd = spb.SyncChainReq(chain_id=req.chain_id, chain_ver=req.chain_ver, from_client=False)
-            await self.rpc.call(routing.target_address(succ), f"{SERVICE}.SyncChain", fwd, spb.SyncChainRsp,
-                                timeout=self.forward_timeout)
+            await self.call_fenced(routing, req.chain_id, routing.target_address(succ), f"{SERVICE}.SyncChain", fwd,
+                                   spb.SyncChainRsp, timeout=self.config.forward_timeout)
         return spb.SyncChainRsp(), None
 
     async def QueryChunk(self, req: spb.QueryChunkReq, payload):
@@ -275,60 +571,89 @@ class StorageService:
 
 
 class StorageNode:
-    """A storage process: RPC server, chunk engines, heartbeats and routing refresh."""
+    """A storage process: RPC server, chunk engines, heartbeats, routing refresh, resync and watchdog."""
 
     def __init__(self, node_id: int, target_dirs: dict[int, str], mgmtd_addresses: str | list[str], *,
                  host: str = "127.0.0.1", port: int = 0, heartbeat_interval: float = 1.0,
-                 io_threads: int = 8) -> None:
+                 io_threads: int = 8, config: StorageConfig | None = None) -> None:
         self.node_id = node_id
         self.host, self.port = host, port
         self.heartbeat_interval = heartbeat_interval
         self.mgmtd = MgmtdClient(mgmtd_addresses)
         self.rpc = RpcClient()
         targets = [Target(tid, Path(p), ChunkEngine(p, tid), disk_index=0) for tid, p in sorted(target_dirs.items())]
-        self.service = StorageService(node_id, targets, self.mgmtd, self.rpc, io_threads=io_threads)
+        self.service = StorageService(node_id, targets, self.mgmtd, self.rpc, io_threads=io_threads, config=config)
         self.server = RpcServer(host, port)
         self.server.register_service(SERVICE, self.service, METHODS)
         self._tasks: list[asyncio.Task] = []
         self._hb_version = 0
+        self._hb_wake: asyncio.Event | None = None
 
     async def start(self) -> str:
+        self._hb_wake = asyncio.Event()
+        self.service.on_local_change.append(self._hb_wake.set)
         self.address = await self.server.start()
+        try:
+            await self.mgmtd.refresh(force=True)
+        except FSError as e:
+            log.warning("mgmtd not reachable yet (will keep trying): %s", e)
+        # Every target starts OFFLINE: it rejoins once routing info shows mgmtd has taken it out of its chain.
+        self.service.apply_routing(self.mgmtd.routing)
+        self.mgmtd.listeners.append(self.service.apply_routing)
         try:
             await self._heartbeat()
         except FSError as e:
-            log.warning("mgmtd not reachable yet (will keep trying): %s", e)
+            log.warning("first heartbeat failed (will keep trying): %s", e)
         self.mgmtd.start_polling(self.heartbeat_interval)
         self._tasks.append(asyncio.create_task(self._heartbeat_loop()))
+        self._tasks.append(asyncio.create_task(self.service.resyncer.run()))
+        self._tasks.append(asyncio.create_task(self._watchdog()))
         log.info("storage node %d serving on %s", self.node_id, self.address)
         return self.address
 
     async def _heartbeat(self) -> None:
         self._hb_version += 1
         req = mpb.HeartbeatReq(node_id=self.node_id, type=cpb.STORAGE, address=self.address,
-                               hostname=socket.gethostname(), pid=os.getpid(), hb_version=self._hb_version)
+                               hostname=socket.gethostname(), pid=os.getpid(), hb_version=self._hb_version,
+                               timestamp_ms=int(time.time() * 1000))
         routing = self.mgmtd.routing
         for t in self.service.targets.values():
             info = routing.targets.get(t.target_id)
             chain = routing.chains.get(info.chain_id) if info else None
             req.targets.append(mpb.LocalTargetReport(
-                target_id=t.target_id, local_state=cpb.UPTODATE, disk_index=t.disk_index,
+                target_id=t.target_id, local_state=t.local_state, disk_index=t.disk_index,
                 chain_version=chain.chain_version if chain else 0))
-        rsp = await self.mgmtd.heartbeat(req)
+        # A heartbeat stuck on a reconnecting channel must not outlive the next one (mgmtd restarts).
+        rsp = await self.mgmtd.heartbeat(req, timeout=max(0.5, min(5.0, 2 * self.heartbeat_interval)))
         if rsp.routing_version > self.mgmtd.routing.version:
             await self.mgmtd.refresh()
 
     async def _heartbeat_loop(self) -> None:
+        assert self._hb_wake is not None
         while True:
-            await asyncio.sleep(self.heartbeat_interval)
+            try:
+                await asyncio.wait_for(self._hb_wake.wait(), self.heartbeat_interval)
+            except TimeoutError:
+                pass
+            self._hb_wake.clear()
+            self.service.apply_routing(self.mgmtd.routing)     # e.g. drained targets may rejoin now
             try:
                 await self._heartbeat()
             except FSError as e:
                 log.warning("heartbeat to mgmtd failed: %s", e)
+            except Exception:
+                log.exception("heartbeat to mgmtd failed")
+
+    async def _watchdog(self) -> None:
+        """Tick every 100 ms; a longer gap means the process was stopped or frozen (see ensure_fresh)."""
+        while True:
+            await asyncio.sleep(0.1)
+            self.service.tick()
 
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
+        await self.service.resyncer.stop()
         await self.server.stop()
         await self.rpc.close()
         await self.mgmtd.close()
