@@ -238,11 +238,7 @@ def upload_chain_table(table_id, csv_file, desc, data_dir, mgmtd) -> None:
     click.echo(f"chain table {table_id} is at version {run(body())}")
 
 
-from threefs.cli import admin_meta, admin_users  # noqa: E402 - command modules of this group
-from threefs.cli import admin_chains  # noqa: E402
+from threefs.cli import admin_chains, admin_meta, admin_s3, admin_users  # noqa: E402 - this group's command modules
 
-admin_users.register(admin)
-admin_meta.register(admin)
-admin_chains.register(admin)
-from threefs.cli import admin_s3  # noqa: E402
-admin_s3.register(admin)
+for _module in (admin_chains, admin_meta, admin_users, admin_s3):
+    _module.register(admin)

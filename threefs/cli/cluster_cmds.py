@@ -15,10 +15,15 @@ from threefs.cli.devcluster import ClusterSpec, DevCluster
 @click.option("--targets-per-node", type=int, default=3, show_default=True)
 @click.option("--replicas", type=int, default=3, show_default=True)
 @click.option("--chunk-size", type=int, default=1 << 20, show_default=True)
+@click.option("--fuse/--no-fuse", default=True, show_default=True, help="Mount the file system (needs /dev/fuse).")
+@click.option("--mountpoint", default="", help="Where to mount (default: DATA_DIR/mnt).")
+@click.option("--s3/--no-s3", default=True, show_default=True, help="Start the S3 endpoint.")
+@click.option("--hdfs/--no-hdfs", default=True, show_default=True, help="Start the WebHDFS endpoint.")
 @click.option("--timeout", type=float, default=90, show_default=True, help="Seconds to wait for start-up.")
 @json_option
 @handle_errors
-def up(data_dir, base_port, storage_nodes, targets_per_node, replicas, chunk_size, timeout, as_json) -> None:
+def up(data_dir, base_port, storage_nodes, targets_per_node, replicas, chunk_size, fuse, mountpoint, s3, hdfs,
+       timeout, as_json) -> None:
     """Start a dev cluster (idempotent: a running cluster is reported, a stale one restarted)."""
     if replicas > storage_nodes:
         raise click.BadParameter(f"{replicas} replicas need at least {replicas} storage nodes", param_hint="--replicas")
@@ -27,7 +32,8 @@ def up(data_dir, base_port, storage_nodes, targets_per_node, replicas, chunk_siz
     dc = DevCluster(data_dir)
     if not dc.procs:
         dc.spec = ClusterSpec(base_port=base_port, storage_nodes=storage_nodes, targets_per_node=targets_per_node,
-                              replicas=replicas, chunk_size=chunk_size)
+                              replicas=replicas, chunk_size=chunk_size, fuse=fuse, mountpoint=mountpoint, s3=s3,
+                              hdfs=hdfs)
     was_running = bool(dc.procs) and len(dc.running()) == len(dc.procs)
     st = dc.up(timeout=timeout)
     if as_json:
@@ -36,6 +42,9 @@ def up(data_dir, base_port, storage_nodes, targets_per_node, replicas, chunk_siz
     click.echo("threefs cluster " + ("already running" if was_running else "is up"))
     _print_status(st)
     click.echo(f"\n  export THREEFS_MGMTD={st['mgmtd']}\n  threefs put FILE /FILE; threefs ls /; threefs down")
+    if st.get("s3"):
+        click.echo(f"  AWS_ACCESS_KEY_ID={st['s3_access_key']} AWS_SECRET_ACCESS_KEY={st['s3_secret_key']} "
+                   f"aws --endpoint-url {st['s3']} s3 ls")
 
 
 @click.command()
@@ -74,6 +83,9 @@ def status(data_dir, as_json) -> None:
 def _print_status(st: dict) -> None:
     click.echo(f"data dir: {st['data_dir']}")
     click.echo(f"mgmtd:    {st['mgmtd']}   routing version {st['routing_version']}, {st['chains']} chains")
+    for key, label in (("mount", "mount:   "), ("s3", "s3:      "), ("webhdfs", "webhdfs: ")):
+        if st.get(key):
+            click.echo(f"{label} {st[key]}")
     click.echo(f"logs:     {st['data_dir']}/logs/")
     print_table(["Role", "NodeId", "Pid", "Address", "State"],
                 [[p["role"], p["node_id"], p["pid"] or "-", p["address"], p["state"]] for p in st["processes"]])

@@ -62,6 +62,15 @@ def pid_alive(pid: int, marker: str = "threefs") -> bool:
     return not cmd.strip() or marker in cmd
 
 
+def _clear_stale_mount(mountpoint: str) -> None:
+    """Detach a FUSE mount left by a killed daemon (ENOTCONN), so the new one can mount there."""
+    os.makedirs(mountpoint, exist_ok=True)
+    try:
+        os.stat(mountpoint)
+    except OSError:
+        subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False, capture_output=True)
+
+
 @dataclass
 class Proc:
     """One process of the cluster."""
@@ -90,7 +99,16 @@ class ClusterSpec:
     stripe: int = 0                    # 0: number of chains
     heartbeat_interval: float = 1.0
     heartbeat_fail_ms: int = 10_000
+    check_interval: float = 1.0        # mgmtd failure checks / chain-state updates
+    bootstrap_ms: int = 10_000         # mgmtd: chains frozen after a (re)start until targets reported
+    lease_ms: int = 10_000             # mgmtd primary lease (one mgmtd: only matters across restarts)
+    resync_rate_mb: float = 0.0        # storage: cap on resync traffic per node, MiB/s (0: none)
     gc_interval: float = 0.5
+    fuse: bool = False                 # mount the file system at mountpoint (default DATA_DIR/mnt)
+    mountpoint: str = ""
+    s3: bool = False                   # S3 endpoint (credentials of the dev admin user in cluster.json)
+    hdfs: bool = False                 # WebHDFS endpoint
+    metrics: bool = True               # every service serves Prometheus /metrics on a port of its own
     extra: dict = field(default_factory=dict)
 
 
@@ -103,6 +121,7 @@ class DevCluster:
         self.spec = spec or ClusterSpec()
         self.procs: list[Proc] = []
         self._children: dict[int, subprocess.Popen] = {}
+        self.extra: dict = {}
         if self.state_path.exists():
             self._load()
 
@@ -111,11 +130,13 @@ class DevCluster:
         state = json.loads(self.state_path.read_text())
         self.spec = ClusterSpec(**state["spec"])
         self.procs = [Proc(**p) for p in state["procs"]]
+        self.extra = state.get("extra", {})
 
     def _save(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"spec": asdict(self.spec), "procs": [asdict(p) for p in self.procs]}, indent=2))
+        tmp.write_text(json.dumps({"spec": asdict(self.spec), "procs": [asdict(p) for p in self.procs],
+                                   "extra": self.extra}, indent=2))
         os.replace(tmp, self.state_path)
 
     @property
@@ -148,7 +169,12 @@ class DevCluster:
         mgmtd_addr = f"{s.host}:{mg}"
         self.procs = [Proc("mgmtd", MGMTD_ID, mg, ["mgmtd", "--node-id", str(MGMTD_ID), "--port", str(mg),
                                                    "--kv", f"rocksdb://{d / 'mgmtd' / 'kv'}",
-                                                   "--heartbeat-fail-ms", str(s.heartbeat_fail_ms), *common])]
+                                                   "--heartbeat-fail-ms", str(s.heartbeat_fail_ms),
+                                                   "--check-interval", str(s.check_interval),
+                                                   "--bootstrap-ms", str(s.bootstrap_ms),
+                                                   "--lease-ms", str(s.lease_ms),
+                                                   "--lease-extend-interval", str(max(0.1, s.lease_ms / 6000)),
+                                                   "--lease-suspicious-ms", str(s.lease_ms // 3), *common])]
         for i in range(s.storage_nodes):
             nid = STORAGE_BASE_ID + i
             sp = port()
@@ -158,13 +184,31 @@ class DevCluster:
                 targets += ["--target", f"{tid}={d / f'storage-{nid}' / f'target-{tid}'}"]
             self.procs.append(Proc("storage", nid, sp, ["storage", "--node-id", str(nid), "--port", str(sp),
                                                          "--mgmtd", mgmtd_addr, "--heartbeat-interval",
-                                                         str(s.heartbeat_interval), *targets, *common]))
+                                                         str(s.heartbeat_interval), *targets, *common]
+                                   + (["--resync-rate-mb", str(s.resync_rate_mb)] if s.resync_rate_mb else [])))
         mp_ = port()
         self.procs.append(Proc("meta", META_BASE_ID, mp_, [
             "meta", "--node-id", str(META_BASE_ID), "--port", str(mp_), "--mgmtd", mgmtd_addr,
             "--kv", f"rocksdb://{d / 'meta' / 'kv'}", "--chunk-size", str(s.chunk_size),
             "--stripe", str(self.stripe), "--heartbeat-interval", str(s.heartbeat_interval),
             "--gc-interval", str(s.gc_interval), *common]))
+        if s.s3:
+            sp = port()
+            self.procs.append(Proc("s3", 1, sp, ["s3", "serve", "--mgmtd", mgmtd_addr, "--port", str(sp), *common]))
+        if s.hdfs:
+            hp = port()
+            self.procs.append(Proc("hdfs", 1, hp, ["hdfs", "serve", "--mgmtd", mgmtd_addr, "--port", str(hp),
+                                                   *common]))
+        if s.fuse:
+            self.procs.append(Proc("fuse", 1, 0, ["mount", "--mgmtd", mgmtd_addr, "--allow-other", self.mountpoint]))
+        if s.metrics:
+            for p in self.procs:
+                if p.role != "fuse":
+                    p.args += ["--metrics-port", str(port())]
+
+    @property
+    def mountpoint(self) -> str:
+        return self.spec.mountpoint or str(self.data_dir / "mnt")
 
     @property
     def n_chains(self) -> int:
@@ -193,7 +237,7 @@ class DevCluster:
     def running(self) -> list[Proc]:
         return [p for p in self.procs if p.pid and pid_alive(p.pid)]
 
-    def start_proc(self, p: Proc) -> None:
+    def start_proc(self, p: Proc, env: dict[str, str] | None = None) -> None:
         log = self.log_path(p)
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
@@ -201,7 +245,8 @@ class DevCluster:
             out.flush()
             proc = subprocess.Popen([sys.executable, "-m", "threefs", *p.args, "--log-level", "INFO"],
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, cwd=self.data_dir)
+                                    start_new_session=True, cwd=self.data_dir,
+                                    env={**os.environ, **(env or {})})
         p.pid = proc.pid
         self._children[proc.pid] = proc
         self._save()
@@ -255,7 +300,39 @@ class DevCluster:
                 self.start_proc(p)
                 self.wait_ready(p, timeout)
         asyncio.run(self._wait_meta(timeout))
+        front = [p for p in self.procs if p.role in ("s3", "hdfs", "fuse") and p.name not in alive]
+        if front:
+            token = self._credentials()["token"]
+            for p in front:
+                if p.role == "fuse":
+                    _clear_stale_mount(self.mountpoint)
+                self.start_proc(p, env={"THREEFS_TOKEN": token})
+            for p in front:
+                self.wait_ready(p, timeout)
         return self.status()
+
+    def _credentials(self) -> dict:
+        """The dev cluster's admin user (uid 0) token and S3 key, created on first use and kept in cluster.json."""
+        if self.extra.get("token"):
+            return self.extra
+        from threefs.mgmtd.users import UsersClient
+
+        async def make() -> dict:
+            users = UsersClient(self.mgmtd_address)
+            try:
+                existing = await users.list_users()
+                admin = next((u for u in existing if u.uid == 0), None)
+                if admin is None:
+                    admin = await users.add_user(0, "root", gid=0, root=True, admin=True)
+                key = await users.add_s3_key(0, admin_token=admin.token)
+                return {"token": admin.token, "s3_access_key": key.access_key, "s3_secret_key": key.secret_key}
+            finally:
+                await users.close()
+
+        self.extra = asyncio.run(make())
+        self._save()
+        os.chmod(self.state_path, 0o600)
+        return self.extra
 
     async def _configure(self, timeout: float) -> None:
         """Upload chains and chain table 1 once every storage target has reported."""
@@ -281,6 +358,8 @@ class DevCluster:
         if p.pid and self._alive(p):
             try:
                 os.kill(p.pid, sig)
+                if sig != signal.SIGKILL:
+                    os.kill(p.pid, signal.SIGCONT)     # a stopped (SIGSTOP) process must run to exit
             except ProcessLookupError:
                 pass
             deadline = time.monotonic() + timeout
@@ -294,10 +373,23 @@ class DevCluster:
         p.pid = 0
         self._save()
 
+    def signal_proc(self, p: Proc, sig: int) -> None:
+        """Send `sig` to a running process without waiting (SIGSTOP/SIGCONT for a hung-node test)."""
+        if not p.pid or not self._alive(p):
+            raise RuntimeError(f"{p.name} is not running")
+        os.kill(p.pid, sig)
+
+    def restart_proc(self, p: Proc, *, sig: int = signal.SIGTERM, timeout: float = 60.0) -> None:
+        """Stop a process with `sig` (SIGKILL: a crash), start it again with its data, wait until ready."""
+        self.stop_proc(p, sig=sig)
+        self.start_proc(p)
+        self.wait_ready(p, timeout)
+
     def down(self, timeout: float = 15.0) -> list[str]:
         """Stop every process (meta first, mgmtd last); returns the names stopped."""
         stopped = []
-        order = sorted(self.procs, key=lambda p: {"meta": 0, "storage": 1, "mgmtd": 2}.get(p.role, 0))
+        order = sorted(self.procs, key=lambda p: {"fuse": -2, "s3": -1, "hdfs": -1, "meta": 0, "storage": 1,
+                                                  "mgmtd": 2}.get(p.role, 0))
         for p in order:
             if p.pid and pid_alive(p.pid):
                 self.stop_proc(p, timeout)
@@ -314,17 +406,27 @@ class DevCluster:
             routing = asyncio.run(self._routing())
         nodes = {n.node_id: n for n in routing.info.nodes} if routing else {}
         procs = []
+        endpoints: dict[str, str] = {}
         for p in self.procs:
             alive = bool(p.pid) and pid_alive(p.pid)
-            n = nodes.get(p.node_id)
+            n = nodes.get(p.node_id) if p.role in ("mgmtd", "meta", "storage") else None
             state = "running" if alive else "stopped"
             if alive and n is not None:
                 state = cpb.NodeStatus.Name(n.status).lower().replace("heartbeat_", "")
+            address = self.mountpoint if p.role == "fuse" else f"{self.spec.host}:{p.port}"
+            metrics = p.args[p.args.index("--metrics-port") + 1] if "--metrics-port" in p.args else None
             procs.append({"role": p.role, "node_id": p.node_id, "pid": p.pid if alive else None,
-                          "address": f"{self.spec.host}:{p.port}", "state": state,
-                          "log": str(self.log_path(p))})
+                          "address": address, "state": state, "log": str(self.log_path(p)),
+                          "metrics": f"http://{self.spec.host}:{metrics}/metrics" if metrics else None})
+            if p.role == "fuse":
+                endpoints["mount"] = self.mountpoint
+            elif p.role == "s3":
+                endpoints["s3"] = f"http://{address}"
+            elif p.role == "hdfs":
+                endpoints["webhdfs"] = f"http://{address}/webhdfs/v1"
+        creds = {k: v for k, v in self.extra.items() if k.startswith("s3_")} if "s3" in endpoints else {}
         return {"data_dir": str(self.data_dir), "running": bool(procs) and all(x["pid"] for x in procs),
-                "mgmtd": self.mgmtd_address if self.procs else None,
+                "mgmtd": self.mgmtd_address if self.procs else None, **endpoints, **creds,
                 "routing_version": routing.version if routing else None,
                 "chains": len(routing.chains) if routing else 0,
                 "processes": procs}

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from threefs import __version__
-from threefs.cli import admin, cluster_cmds, fs_cmds
+from threefs.cli import admin, cluster_cmds, fs_cmds, fuse_cmds, hdfs_cmds, s3_cmds
 from threefs.cli.serve import run_service, setup_logging
 
 
@@ -21,6 +21,8 @@ def _service_options(f):
     f = click.option("--port", type=int, default=0, help="Port to listen on (0: any free port).")(f)
     f = click.option("--node-id", type=int, required=True, help="Node id of this process.")(f)
     f = click.option("--log-level", default="INFO", show_default=True)(f)
+    f = click.option("--metrics-port", type=int, default=None,
+                     help="Serve Prometheus metrics on this port (0: any free port).")(f)
     return f
 
 
@@ -38,7 +40,7 @@ def _service_options(f):
               help="Seconds between lease extensions.")
 @click.option("--lease-suspicious-ms", type=int, default=20_000, show_default=True,
               help="Stop acting as primary this long before the lease ends.")
-def mgmtd(host, port, node_id, log_level, kv, heartbeat_fail_ms, check_interval, bootstrap_ms, lease_ms,
+def mgmtd(host, port, node_id, log_level, metrics_port, kv, heartbeat_fail_ms, check_interval, bootstrap_ms, lease_ms,
           lease_extend_interval, lease_suspicious_ms) -> None:
     """Run the cluster manager (gRPC)."""
     from threefs.kv.engine import open_engine
@@ -59,7 +61,7 @@ def mgmtd(host, port, node_id, log_level, kv, heartbeat_fail_ms, check_interval,
 
         return address, stop
 
-    run_service(start, "mgmtd")
+    run_service(start, "mgmtd", metrics_port)
 
 
 @cli.command()
@@ -77,7 +79,7 @@ def mgmtd(host, port, node_id, log_level, kv, heartbeat_fail_ms, check_interval,
               help="Write sessions of a client silent this long are pruned.")
 @click.option("--authenticate/--no-authenticate", default=False, show_default=True,
               help="Require a valid user token (from mgmtd's user table) on every request.")
-def meta(host, port, node_id, log_level, mgmtd_address, kv, chunk_size, stripe, table_id, heartbeat_interval,
+def meta(host, port, node_id, log_level, metrics_port, mgmtd_address, kv, chunk_size, stripe, table_id, heartbeat_interval,
          gc_interval, gc_delay, client_timeout, authenticate) -> None:
     """Run a metadata server (framed RPC)."""
     from threefs.common import placement
@@ -106,7 +108,7 @@ def meta(host, port, node_id, log_level, mgmtd_address, kv, chunk_size, stripe, 
 
         return address, stop
 
-    run_service(start, "meta")
+    run_service(start, "meta", metrics_port)
 
 
 @cli.command()
@@ -116,9 +118,12 @@ def meta(host, port, node_id, log_level, mgmtd_address, kv, chunk_size, stripe, 
               help="A target: its id and directory (repeat for each target).")
 @click.option("--heartbeat-interval", type=float, default=1.0, show_default=True)
 @click.option("--io-threads", type=int, default=8, show_default=True)
-def storage(host, port, node_id, log_level, mgmtd_address, targets, heartbeat_interval, io_threads) -> None:
+@click.option("--resync-rate-mb", type=float, default=0.0, show_default=True,
+              help="Cap on resync traffic sent by this node, MiB/s (0: no cap).")
+def storage(host, port, node_id, log_level, metrics_port, mgmtd_address, targets, heartbeat_interval, io_threads,
+            resync_rate_mb) -> None:
     """Run a storage server owning one or more targets (framed RPC)."""
-    from threefs.storage.service import StorageNode
+    from threefs.storage.service import StorageConfig, StorageNode
     setup_logging(log_level)
     dirs: dict[int, str] = {}
     for t in targets:
@@ -130,16 +135,19 @@ def storage(host, port, node_id, log_level, mgmtd_address, targets, heartbeat_in
 
     async def start():
         node = StorageNode(node_id, dirs, mgmtd_address, host=host, port=port, heartbeat_interval=heartbeat_interval,
-                           io_threads=io_threads)
+                           io_threads=io_threads, config=StorageConfig(resync_rate=resync_rate_mb * (1 << 20)))
         address = await node.start()
         return address, node.stop
 
-    run_service(start, "storage")
+    run_service(start, "storage", metrics_port)
 
 
 cluster_cmds.register(cli)
 fs_cmds.register(cli)
+fuse_cmds.register(cli)
 cli.add_command(admin.admin)
+hdfs_cmds.register(cli)
+s3_cmds.register(cli)
 
 
 def main() -> None:
