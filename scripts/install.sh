@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything threefs needs on a fresh Debian machine (run as root): the Debian packages,
 # a virtual environment in .venv, and the package with its pinned dependencies (constraints.txt).
+# Usage: scripts/install.sh [EXTRAS]   (default "test"; `make up` uses "fuse,s3,hdfs,fsspec")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,5 +31,6 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade "pip>=24" >/dev/null
-.venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
-echo "install: ok ($(.venv/bin/python --version), threefs in .venv)"
+EXTRAS=${1:-test}
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[$EXTRAS]"
+echo "install: ok ($(.venv/bin/python --version), threefs[$EXTRAS] in .venv)"

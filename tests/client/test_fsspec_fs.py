@@ -238,3 +238,16 @@ def test_pyarrow_dataset_over_fsspec(fs, workdir):
     got = dataset.to_table().sort_by("v")
     assert got.equals(pa.concat_tables(tables).sort_by("v"))
     assert dataset.to_table(filter=ds.field("part") == 1).num_rows == 1000
+
+
+def test_touch_creates_truncates_or_updates_times(fs, client, workdir):
+    path = f"{workdir}/touched"
+    fs.touch(path)
+    assert fs.info(path)["size"] == 0
+    fs.pipe_file(path, b"keep me")
+    client.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    fs.touch(path, truncate=False)
+    st = client.stat(path)
+    assert st.st_size == 7 and st.st_mtime_ns > 1_000_000_000
+    fs.touch(path)
+    assert fs.info(path)["size"] == 0

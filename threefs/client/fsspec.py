@@ -293,12 +293,13 @@ class ThreeFSFileSystem(AbstractFileSystem):
                 f.pwrite(value, 0)
 
     def touch(self, path, truncate: bool = True, **kwargs) -> None:
+        """Create (or truncate) a file; with truncate=False an existing file only gets new times."""
         path = self._strip_protocol(path)
         if truncate or not self.exists(path):
             with self._open_for_write(path, "wb"):
                 pass
         else:
-            raise NotImplementedError("updating the timestamps of an existing file is not supported")
+            self.client.utime(path)
 
     def _open(self, path, mode: str = "rb", block_size: int | None = None, autocommit: bool = True,
               cache_options: dict | None = None, **kwargs) -> ThreeFSFile:
