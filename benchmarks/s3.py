@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from threefs.cli.devcluster import ClusterSpec, DevCluster
 from threefs.client.fs import AsyncClient
-from threefs.mgmtd.users import UsersClient
 from threefs.proto import common_pb2 as cpb
 
 MIB = 1 << 20
@@ -135,28 +133,10 @@ def main() -> None:
     ns = ap.parse_args()
     size = ns.size_mib * MIB
     root = Path(tempfile.mkdtemp(prefix="s3-bench-", dir=ns.dir))
-    dc = DevCluster(root / "cluster", ClusterSpec(base_port=0))
-    gw = None
+    dc = DevCluster(root / "cluster", ClusterSpec(base_port=0, s3=True))
     try:
-        dc.up()
-
-        async def setup() -> tuple[str, str, str]:
-            uc = UsersClient(dc.mgmtd_address)
-            try:
-                token = (await uc.add_user(0, "root", root=True, admin=True)).token
-                key = await uc.add_s3_key(0, admin_token=token)
-                return token, key.access_key, key.secret_key
-            finally:
-                await uc.close()
-
-        token, access, secret = asyncio.run(setup())
-        gw = subprocess.Popen([sys.executable, "-m", "threefs", "s3", "serve", "--mgmtd", dc.mgmtd_address,
-                               "--port", "0", "--token", token, "--log-level", "WARNING"],
-                              stdout=subprocess.PIPE, text=True)
-        assert gw.stdout is not None
-        line = gw.stdout.readline()
-        assert line.startswith("READY s3 "), line
-        endpoint = "http://" + line.split()[2]
+        st = dc.up()          # starts the gateway with the dev admin user's token and S3 key
+        endpoint, access, secret = st["s3"], st["s3_access_key"], st["s3_secret_key"]
         boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access, aws_secret_access_key=secret,
                      region_name="us-east-1", config=Config(s3={"addressing_style": "path"})
                      ).create_bucket(Bucket="bench")
@@ -178,9 +158,6 @@ def main() -> None:
         print(f"{'native read 4 KiB':<28}{ns.small / ns_r:>12.0f}{'ops/s':>8}")
         print(f"{'S3 GET 4 KiB':<28}{ns.small / ss_r:>12.0f}{'ops/s':>8}{ns_r / ss_r:>12.2f}")
     finally:
-        if gw is not None:
-            gw.terminate()
-            gw.wait(15)
         dc.down()
         shutil.rmtree(root, ignore_errors=True)
 

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from threefs.cli.devcluster import ClusterSpec, DevCluster
 from threefs.client.fs import AsyncClient
-from threefs.mgmtd.users import UsersClient
 from threefs.proto import common_pb2 as cpb
 
 MIB = 1 << 20
@@ -99,26 +97,9 @@ def main() -> None:
     ns = ap.parse_args()
     size = ns.size_mib * MIB
     root = Path(tempfile.mkdtemp(prefix="webhdfs-bench-", dir=ns.dir))
-    dc = DevCluster(root / "cluster", ClusterSpec(base_port=0))
-    gw = None
+    dc = DevCluster(root / "cluster", ClusterSpec(base_port=0, hdfs=True))
     try:
-        dc.up()
-
-        async def add_root() -> str:
-            uc = UsersClient(dc.mgmtd_address)
-            try:
-                return (await uc.add_user(0, "root", root=True, admin=True)).token
-            finally:
-                await uc.close()
-
-        token = asyncio.run(add_root())
-        gw = subprocess.Popen([sys.executable, "-m", "threefs", "hdfs", "serve", "--mgmtd", dc.mgmtd_address,
-                               "--port", "0", "--token", token, "--log-level", "WARNING"],
-                              stdout=subprocess.PIPE, text=True)
-        assert gw.stdout is not None
-        line = gw.stdout.readline()
-        assert line.startswith("READY hdfs "), line
-        base = "http://" + line.split()[2]
+        base = dc.up()["webhdfs"].removesuffix("/webhdfs/v1")
         n_write, n_read = asyncio.run(native(dc.mgmtd_address, "/native.bin", size))
         w_up, w_down = webhdfs(base, "/webhdfs.bin", size)
         mb = size / 1e6
@@ -129,9 +110,6 @@ def main() -> None:
         print(f"{'native read':<26}{mb / n_read:>10.1f}{'':>12}")
         print(f"{'WebHDFS download (OPEN)':<26}{mb / w_down:>10.1f}{n_read / w_down:>12.2f}")
     finally:
-        if gw is not None:
-            gw.terminate()
-            gw.wait(15)
         dc.down()
         shutil.rmtree(root, ignore_errors=True)
 

@@ -19,6 +19,7 @@ import bisect
 import errno
 import multiprocessing.util
 import os
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -123,7 +124,7 @@ class _Reader:
         self._finalizer()
 
 
-class ThreeFSDataset(_Base):
+class ThreeFSDataset(_Base, metaclass=ABCMeta):
     """Base of the threefs datasets: per-process lazy reader, batched fetching, sample decoding.
 
     A sample is `transform(view)` when a transform is given (view: a memoryview valid only during
@@ -148,12 +149,13 @@ class ThreeFSDataset(_Base):
         self._reader: _Reader | None = None
 
     # ---- what subclasses define ---------------------------------------------------------------
+    @abstractmethod
     def __len__(self) -> int:
-        raise NotImplementedError
+        """Number of samples."""
 
+    @abstractmethod
     def locate(self, index: int) -> tuple[str, int, int]:
         """(path, offset, length) of sample `index` (already in range)."""
-        raise NotImplementedError
 
     # ---- fetching -------------------------------------------------------------------------------
     def _index(self, index: int) -> int:

@@ -14,6 +14,7 @@ import logging
 import socket
 import struct
 import time
+from abc import ABCMeta, abstractmethod
 from typing import Any, Awaitable, Callable, TypeVar
 
 from google.protobuf.message import Message
@@ -90,7 +91,7 @@ def _split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-class _Conn(asyncio.BufferedProtocol):
+class _Conn(asyncio.BufferedProtocol, metaclass=ABCMeta):
     """One TCP connection: frame parsing into scratch or destination buffers, and framed sends."""
 
     def __init__(self, address: str) -> None:
@@ -115,13 +116,13 @@ class _Conn(asyncio.BufferedProtocol):
         return not self.closed and self.transport is not None and not self.transport.is_closing()
 
     # ---- subclass hooks -------------------------------------------------------------------
+    @abstractmethod
     def _dest(self, header: RpcHeader, size: int) -> tuple[list[memoryview], memoryview | None]:
         """Destination segments for a payload, and the view handed on with the frame."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _frame(self, header: RpcHeader, payload: memoryview | None) -> None:
         """A complete frame arrived."""
-        raise NotImplementedError
 
     # ---- protocol callbacks ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
