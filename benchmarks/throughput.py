@@ -103,7 +103,7 @@ async def cluster_io(mgmtd: str, total: int, block: int = 16 * MIB, inflight: in
         w = total / (time.perf_counter() - t0) / 1e9
         f = await c.open("/bench-throughput.bin", "rb")
         buf = memoryview(bytearray(total))
-        rblock = 4 * MIB
+        rblock = block
         t0 = time.perf_counter()
 
         async def get(off: int) -> None:

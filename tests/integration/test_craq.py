@@ -384,3 +384,24 @@ def test_corruption_on_one_replica_is_read_around(cluster, client, workdir):
             assert fresh.read_file(path) == data
             with fresh.open(path, "rb") as f:
                 assert f.pread(100, 3 * CHUNK - 100) == data[-100:]
+
+
+def test_cold_chunks_are_read_from_disk_on_io_threads(cluster, client, workdir):
+    """Storage serves cached chunks on its loop; chunks whose pages were dropped take the I/O-thread path."""
+    path = f"{workdir}/cold"
+    data = rand_bytes(3 * CHUNK + 123, 90)
+    client.write_file(path, data)
+    os.sync()  # written pages become clean, so they can be dropped
+    for index in range(4):
+        chain, cid = chunk_location(client, path, index)
+        for tid in replicas(client, chain):
+            rsp = query(client, tid, cid)
+            fd = os.open(chunk_data_path(cluster, tid, cid, rsp.meta.commit_ver), os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+    with Client(cluster.mgmtd_address) as fresh:
+        assert fresh.read_file(path) == data
+        with fresh.open(path, "rb") as f:
+            assert f.pread(1000, CHUNK - 500) == data[CHUNK - 500:CHUNK + 500]

@@ -115,11 +115,30 @@ def _pwrite_all(fd: int, data: memoryview, pos: int) -> None:
         pos += n
 
 
-def _preadv_all(fd: int, bufs: list[memoryview], pos: int) -> bool:
-    """Fill `bufs` from `pos`; False if the file ends first."""
+class WouldBlock(Exception):
+    """A `nowait` read found bytes that are not in the page cache: retry it on an I/O thread."""
+
+
+_RWF_NOWAIT = getattr(os, "RWF_NOWAIT", 0)
+
+
+def _preadv_all(fd: int, bufs: list[memoryview], pos: int, nowait: bool = False) -> bool:
+    """Fill `bufs` from `pos`; False if the file ends first.
+
+    With `nowait`, only page-cache bytes are read (preadv2 RWF_NOWAIT) and WouldBlock is raised
+    when the disk would be needed, so the event loop can serve cached reads without a thread hop.
+    """
     bufs = [b for b in bufs if len(b)]
+    if nowait and not _RWF_NOWAIT:
+        raise WouldBlock()
     while bufs:
-        n = os.preadv(fd, bufs, pos)
+        if nowait:
+            try:
+                n = os.preadv(fd, bufs, pos, _RWF_NOWAIT)
+            except (BlockingIOError, InterruptedError) as e:
+                raise WouldBlock() from e
+        else:
+            n = os.preadv(fd, bufs, pos)
         if n == 0:
             return False
         pos += n
@@ -534,12 +553,14 @@ class ChunkEngine:
 
     @overload
     def read(
-        self, chunk_id: bytes, offset: int, length: int, out: None = None, *, relaxed: bool = False
+        self, chunk_id: bytes, offset: int, length: int, out: None = None, *, relaxed: bool = False,
+        nowait: bool = False,
     ) -> tuple[bytearray, ChunkMeta]: ...
 
     @overload
     def read(
-        self, chunk_id: bytes, offset: int, length: int, out: memoryview | bytearray, *, relaxed: bool = False
+        self, chunk_id: bytes, offset: int, length: int, out: memoryview | bytearray, *, relaxed: bool = False,
+        nowait: bool = False,
     ) -> tuple[int, ChunkMeta]: ...
 
     def read(
@@ -550,6 +571,7 @@ class ChunkEngine:
         out: memoryview | bytearray | None = None,
         *,
         relaxed: bool = False,
+        nowait: bool = False,
     ) -> tuple[int | bytearray, ChunkMeta]:
         """Read `[offset, offset+length)` of the committed content (pending content if `relaxed`).
 
@@ -557,6 +579,7 @@ class ChunkEngine:
         `(n, meta)` is returned; without it, `(bytearray of the bytes, meta)`. Every 64 KiB block touched
         is verified against its CRC32C (CHECKSUM_MISMATCH otherwise). A missing chunk (or, for a relaxed
         read, a pending removal) is CHUNK_NOT_FOUND; a pending version on a strict read is CHUNK_NOT_COMMIT.
+        With `nowait`, WouldBlock is raised instead of waiting for the disk (see `_preadv_all`).
         """
         chunk_id = bytes(chunk_id)
         if offset < 0 or length < 0:
@@ -591,7 +614,7 @@ class ChunkEngine:
                 except OSError as e:
                     raise make_error(Code.IO_ERROR, f"opening {path}: {e}") from e
                 try:
-                    ok = self._read_fd(fd, size, crcs, offset, n, target)
+                    ok = self._read_fd(fd, size, crcs, offset, n, target, nowait)
                 except OSError as e:
                     raise make_error(Code.IO_ERROR, f"reading {path}: {e}") from e
                 finally:
@@ -605,14 +628,15 @@ class ChunkEngine:
             return (n if dest is not None else target.obj), meta
         raise make_error(Code.CHUNK_NOT_COMMIT, f"chunk {chunk_id.hex()} kept changing during the read")
 
-    def _read_fd(self, fd: int, size: int, crcs: bytes, offset: int, n: int, out: memoryview) -> bool:
+    def _read_fd(self, fd: int, size: int, crcs: bytes, offset: int, n: int, out: memoryview,
+                 nowait: bool = False) -> bool:
         """Read `[offset, offset+n)` into `out` plus the rest of the blocks it touches; verify CRCs."""
         end = offset + n
         first = offset // BLOCK_SIZE * BLOCK_SIZE
         stop = min(-(-end // BLOCK_SIZE) * BLOCK_SIZE, size)
         head = memoryview(bytearray(offset - first))
         tail = memoryview(bytearray(stop - end))
-        if not _preadv_all(fd, [head, out, tail], first):
+        if not _preadv_all(fd, [head, out, tail], first, nowait):
             return False
         if len(crcs) < 4 * -(-stop // BLOCK_SIZE):
             return False

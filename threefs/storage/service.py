@@ -29,7 +29,7 @@ from threefs.proto import common_pb2 as cpb
 from threefs.proto import mgmtd_pb2 as mpb
 from threefs.proto import storage_pb2 as spb
 from threefs.storage.channels import ChannelCache
-from threefs.storage.chunk_engine import ChunkEngine
+from threefs.storage.chunk_engine import ChunkEngine, WouldBlock
 from threefs.storage.chunk_locks import ChunkLocks
 from threefs.storage.fencing import call_fenced
 from threefs.storage.resync import Resyncer
@@ -470,7 +470,18 @@ class StorageService:
 
     # ---- reads ---------------------------------------------------------------------------
     async def BatchRead(self, req: spb.BatchReadReq, payload):
-        results = await asyncio.gather(*(self._read_one(io) for io in req.ios))
+        """Serve page-cache hits in order on the loop, then the reads that need the disk concurrently."""
+        results: list[tuple[spb.ReadResult, memoryview | None] | None] = []
+        slow: list[int] = []
+        for io in req.ios:
+            res = await self._read_one(io, nowait=True)
+            if res is None:
+                slow.append(len(results))
+            results.append(res)
+        if slow:
+            done = await asyncio.gather(*(self._read_one(req.ios[i], nowait=False) for i in slow))
+            for i, res in zip(slow, done):
+                results[i] = res
         rsp = spb.BatchReadRsp()
         out: list[memoryview] = []
         for res, data in results:
@@ -479,7 +490,8 @@ class StorageService:
                 out.append(data)
         return rsp, out
 
-    async def _read_one(self, io: spb.ReadIO) -> tuple[spb.ReadResult, memoryview | None]:
+    async def _read_one(self, io: spb.ReadIO, *, nowait: bool) -> tuple[spb.ReadResult, memoryview | None] | None:
+        """One read; with `nowait`, None when it needs the disk (then it is retried on an I/O thread)."""
         try:
             target, routing = await self._target_for(io.chain_id, io.chain_ver)
             if routing.public_state(io.chain_id, target.target_id) != cpb.SERVING:
@@ -487,8 +499,15 @@ class StorageService:
             if target.local_state != cpb.UPTODATE:
                 raise self._offline(target, "serve reads")
             buf = bytearray(io.length)
-            n, meta = await self._io(target.engine.read, io.chunk_id, io.offset, io.length, memoryview(buf),
-                                     relaxed=io.relaxed)
+            if nowait:  # a page-cache hit costs less than the hop to a thread
+                try:
+                    n, meta = target.engine.read(io.chunk_id, io.offset, io.length, memoryview(buf),
+                                                 relaxed=io.relaxed, nowait=True)
+                except WouldBlock:
+                    return None
+            else:
+                n, meta = await self._io(target.engine.read, io.chunk_id, io.offset, io.length, memoryview(buf),
+                                         relaxed=io.relaxed)
             return (spb.ReadResult(status=0, length=n, commit_ver=meta.commit_ver, chunk_size=meta.size,
                                    checksum=meta.checksum), memoryview(buf)[:n])
         except FSError as e:

@@ -571,3 +571,29 @@ os.kill(os.getpid(), signal.SIGKILL)
         assert e.get(cid(2)).update_ver == 1 and content(e, cid(2), relaxed=True) == b"C" * 70000
     finally:
         e.close()
+
+
+def test_nowait_read_serves_cached_bytes_and_defers_cold_ones(eng):
+    """A `nowait` read returns page-cache bytes; bytes that need the disk raise WouldBlock, never block."""
+    from threefs.storage.chunk_engine import WouldBlock
+
+    data = os.urandom(CS)
+    eng.update(cid(1), update_ver=1, chain_ver=1, kind=WRITE, data=data, chunk_size=CS)
+    eng.commit(cid(1), 1, 1)
+    out = bytearray(CS)
+    if not getattr(os, "RWF_NOWAIT", 0):
+        with pytest.raises(WouldBlock):
+            eng.read(cid(1), 0, CS, out, nowait=True)
+        return
+    n, _ = eng.read(cid(1), 0, CS, out, nowait=True)  # just written: cached
+    assert n == CS and bytes(out) == data
+    eng.sync()  # clean pages can be dropped
+    fd = os.open(eng._path(cid(1), 1), os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    with pytest.raises(WouldBlock):
+        eng.read(cid(1), 0, CS, bytearray(CS), nowait=True)
+    n, _ = eng.read(cid(1), 0, CS, out)  # the blocking read (on an I/O thread in the service) still works
+    assert n == CS and bytes(out) == data
