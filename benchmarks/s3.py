@@ -6,7 +6,10 @@ Starts a temporary dev cluster (3 storage nodes, 1 MiB chunks) with an admin use
 a `threefs s3 serve` process, then, with `--clients` concurrent workers:
   - native write/read: AsyncClient tasks, one object each at a time (16 MiB blocks, 4 in flight);
   - S3 PUT/GET: one boto3 client per thread, put_object / get_object of whole objects;
-  - 4 KiB objects: native create+write+close / open+read, and S3 PUT / GET, as operations per second.
+  - 4 KiB objects: native create+write+close / open+read, and S3 PUT / GET, as operations per second;
+  - multipart: the large objects again as uniform 8 MiB parts (plus a smaller last part, parts of one
+    object in parallel), reporting upload MB/s and the CompleteMultipartUpload time, which the
+    staging layout keeps independent of the object's size (uniform parts: no bytes are copied).
 Prints MB/s (or ops/s) per case and the S3/native ratio (target: >= 0.6 for large objects).
 """
 from __future__ import annotations
@@ -123,6 +126,37 @@ def s3_run(endpoint: str, access: str, secret: str, bucket: str, n: int, size: i
         return t_put, time.perf_counter() - t0
 
 
+def s3_multipart(endpoint: str, access: str, secret: str, bucket: str, n: int, size: int, workers: int,
+                 part: int = 8 * MIB) -> tuple[float, float]:
+    """Seconds to upload the parts of `n` objects of `size` bytes (`workers` threads), and the slowest
+    CompleteMultipartUpload."""
+    data = os.urandom(size)
+    c = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access, aws_secret_access_key=secret,
+                     region_name="us-east-1",
+                     config=Config(s3={"addressing_style": "path"}, max_pool_connections=workers))
+    cuts = [(i, min(i + part, size)) for i in range(0, size, part)]
+    ids = [c.create_multipart_upload(Bucket=bucket, Key=f"mp/o{i}")["UploadId"] for i in range(n)]
+    etags: dict[tuple[int, int], str] = {}
+
+    def put(job: tuple[int, int]) -> None:
+        i, p = job
+        a, b = cuts[p]
+        etags[job] = c.upload_part(Bucket=bucket, Key=f"mp/o{i}", UploadId=ids[i], PartNumber=p + 1,
+                                   Body=data[a:b])["ETag"]
+
+    with ThreadPoolExecutor(workers) as pool:
+        t0 = time.perf_counter()
+        list(pool.map(put, [(i, p) for i in range(n) for p in range(len(cuts))]))
+        t_up = time.perf_counter() - t0
+    t_done = 0.0
+    for i in range(n):
+        t0 = time.perf_counter()
+        c.complete_multipart_upload(Bucket=bucket, Key=f"mp/o{i}", UploadId=ids[i], MultipartUpload={
+            "Parts": [{"PartNumber": p + 1, "ETag": etags[i, p]} for p in range(len(cuts))]})
+        t_done = max(t_done, time.perf_counter() - t0)
+    return t_up, t_done
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--objects", type=int, default=4, help="Large objects per case.")
@@ -145,6 +179,7 @@ def main() -> None:
         s_w, s_r = s3_run(endpoint, access, secret, "bench", ns.objects, size, ns.clients, "large")
         ns_w, ns_r = asyncio.run(native_small(dc.mgmtd_address, ns.small, ns.clients * 4))
         ss_w, ss_r = s3_run(endpoint, access, secret, "bench", ns.small, 4096, ns.clients, "small")
+        mp_up, mp_done = s3_multipart(endpoint, access, secret, "bench", ns.objects, size + 12345, ns.clients)
         mb = ns.objects * size / 1e6
         print(f"{ns.objects} x {ns.size_mib} MiB objects, {ns.small} x 4 KiB objects, {ns.clients} clients; "
               f"dev cluster {len(dc.chains())} chains x 3 replicas, 1 MiB chunks")
@@ -157,6 +192,9 @@ def main() -> None:
         print(f"{'S3 PUT 4 KiB':<28}{ns.small / ss_w:>12.0f}{'ops/s':>8}{ns_w / ss_w:>12.2f}")
         print(f"{'native read 4 KiB':<28}{ns.small / ns_r:>12.0f}{'ops/s':>8}")
         print(f"{'S3 GET 4 KiB':<28}{ns.small / ss_r:>12.0f}{'ops/s':>8}{ns_r / ss_r:>12.2f}")
+        print(f"{'S3 multipart upload':<28}{(mb + ns.objects * 12345 / 1e6) / mp_up:>12.1f}{'MB/s':>8}"
+              f"{n_w / mp_up:>12.2f}")
+        print(f"{'S3 multipart complete':<28}{mp_done * 1e3:>12.1f}{'ms':>8}")
     finally:
         dc.down()
         shutil.rmtree(root, ignore_errors=True)

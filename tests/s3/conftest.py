@@ -18,7 +18,7 @@ from threefs.proto import common_pb2 as cpb
 
 boto3 = pytest.importorskip("boto3")
 from botocore.config import Config
-from s3_util import MIN_PART, cli
+from s3_util import MIN_PART, VHOST_DOMAIN, cli
 
 
 def start_cluster(root: Path, **spec):
@@ -89,6 +89,7 @@ def gateway(s3_cluster) -> Gateway:
     bob = Key(b.access_key, b.secret_key, b.uid)
     proc = subprocess.Popen([sys.executable, "-m", "threefs", "s3", "serve", "--mgmtd", m, "--port", "0",
                              "--token", tok, "--min-part-size", str(MIN_PART), "--metrics-port", "0",
+                             "--domain", VHOST_DOMAIN,
                              "--log-level", "WARNING"],
                             stdout=subprocess.PIPE, text=True)
     metrics = endpoint = ""

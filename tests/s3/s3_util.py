@@ -12,6 +12,7 @@ import sys
 from urllib.parse import quote, urlsplit
 
 MIN_PART = 64 << 10       # the test gateway's --min-part-size
+VHOST_DOMAIN = "s3.localtest"   # the test gateway's --domain (resolved to loopback by the tests themselves)
 
 
 def _key(secret: str, date: str) -> bytes:

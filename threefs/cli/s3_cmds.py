@@ -20,15 +20,19 @@ def s3() -> None:
 @click.option("--region", default="us-east-1", show_default=True, help="Region the endpoint reports and accepts.")
 @click.option("--min-part-size", type=int, default=5 << 20, show_default=True,
               help="Smallest multipart part (all but the last); S3 uses 5 MiB.")
+@click.option("--domain", "domains", multiple=True,
+              help="Serve virtual-hosted-style requests (Host: BUCKET.DOMAIN) for this domain (repeatable); "
+                   "path-style requests keep working.")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port (0: any).")
 @click.option("--log-level", default="INFO", show_default=True)
-def serve(mgmtd_address, host, port, token, region, min_part_size, metrics_port, log_level) -> None:
+def serve(mgmtd_address, host, port, token, region, min_part_size, domains, metrics_port, log_level) -> None:
     """Serve S3 (SigV4) with buckets as top-level directories; prints READY s3 HOST:PORT."""
     from threefs.gateway.s3.app import S3Gateway
     setup_logging(log_level)
 
     async def start():
-        gw = S3Gateway(mgmtd_address, token=token, region=region, min_part_size=min_part_size)
+        gw = S3Gateway(mgmtd_address, token=token, region=region, min_part_size=min_part_size,
+                       domains=tuple(domains))
         address = await gw.start(host, port)
         return address, gw.stop
 

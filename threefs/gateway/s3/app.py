@@ -142,11 +142,12 @@ class S3Gateway:
     """The S3 server: authentication, routing, per-user clients and the operations."""
 
     def __init__(self, mgmtd: str, *, token: str = "", region: str = "us-east-1",
-                 min_part_size: int = 5 << 20) -> None:
+                 min_part_size: int = 5 << 20, domains: tuple[str, ...] = ()) -> None:
         self.mgmtd = mgmtd
         self.token = token
         self.region = region
         self.min_part_size = min_part_size
+        self.domains = tuple(d.lower().strip(".") for d in domains if d.strip("."))
         self.users = UsersClient(mgmtd)
         self.system = AsyncClient(mgmtd, user=cpb.UserInfo(uid=0, gid=0, token=token))
         self._clients: dict[int, AsyncClient] = {}
@@ -254,8 +255,7 @@ class S3Gateway:
         raw_path = request.rel_url.raw_path
         raw_query = request.rel_url.raw_query_string
         query = dict(parse_qsl(raw_query, keep_blank_values=True))
-        path = unquote(raw_path)
-        bucket, _, key = path.lstrip("/").partition("/")
+        bucket, key = self.address(request.host, unquote(raw_path))
         headers: dict[str, list[str]] = {}
         for k, v in request.headers.items():
             headers.setdefault(k.lower(), []).append(v)
@@ -267,6 +267,17 @@ class S3Gateway:
         signing_key = sigv4.verify(signed, skey.secret_key, request.method, raw_path, raw_query, headers,
                                    sigv4.presign_now())
         return Ctx(request, bucket, key, query, user, await self.client_for(user), signed, signing_key)
+
+    def address(self, host: str, path: str) -> tuple[str, str]:
+        """(bucket, key) of a request: virtual-hosted style when the Host is BUCKET.<a configured domain>
+        (the whole path is then the key), else path style (/BUCKET/KEY)."""
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        name = name.lower().rstrip(".")
+        for domain in self.domains:
+            if name.endswith("." + domain):
+                return name[:-len(domain) - 1], path.removeprefix("/")
+        bucket, _, key = path.lstrip("/").partition("/")
+        return bucket, key
 
     def _route(self, ctx: Ctx) -> tuple[str, Callable[[Ctx], Awaitable[web.StreamResponse]]]:
         m, q = ctx.request.method, ctx.query

@@ -69,16 +69,20 @@ class ObjectMeta:
     user: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     parts: int = 0
+    part_at: int = -1       # a multipart part whose bytes sit in the upload's staging file at this offset
 
     def dumps(self) -> bytes:
-        return json.dumps({"etag": self.etag, "size": self.size, "mtime": self.mtime_ns, "ct": self.content_type,
-                           "meta": self.user, "h": self.headers, "parts": self.parts}).encode()
+        d = {"etag": self.etag, "size": self.size, "mtime": self.mtime_ns, "ct": self.content_type,
+             "meta": self.user, "h": self.headers, "parts": self.parts}
+        if self.part_at >= 0:
+            d["at"] = self.part_at
+        return json.dumps(d).encode()
 
     @classmethod
     def loads(cls, raw: bytes) -> ObjectMeta:
         d = json.loads(raw)
         return cls(d.get("etag", ""), d.get("size", -1), d.get("mtime", 0), d.get("ct", ""), d.get("meta", {}),
-                   d.get("h", {}), d.get("parts", 0))
+                   d.get("h", {}), d.get("parts", 0), d.get("at", -1))
 
     def etag_for(self, inode: mp.Inode) -> str:
         """The stored ETag while the file is as S3 wrote it; else one derived from inode, size and mtime."""
