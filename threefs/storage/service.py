@@ -286,7 +286,7 @@ class StorageService:
         """Apply the update as a pending version by the §4.4 version rules, then forward and commit."""
         io = req.io
         eng = target.engine
-        meta = await self._io(eng.get, io.chunk_id)
+        meta = eng.get(io.chunk_id)   # a RocksDB point lookup: cheaper than a thread hop
         full_replace = io.is_syncing
         if req.from_client:
             commit_ver = meta.commit_ver if meta else 0
@@ -358,7 +358,11 @@ class StorageService:
                                  f"chunk {io.chunk_id.hex()}: successor {succ} checksum {rsp.checksum:#x} != {pending.pending_checksum:#x}")
             break
         commit_chain_ver = io.commit_chain_ver if io.is_syncing and io.commit_chain_ver else chain_ver
-        committed = await self._io(target.engine.commit, io.chunk_id, update_ver, commit_chain_ver)
+        if pending.commit_ver == 0 and not pending.removing:
+            # a first version: commit is one metadata put (no old file to unlink), done on the loop
+            committed = target.engine.commit(io.chunk_id, update_ver, commit_chain_ver)
+        else:
+            committed = await self._io(target.engine.commit, io.chunk_id, update_ver, commit_chain_ver)
         if committed is None:   # removal committed
             return spb.WriteRsp(commit_ver=update_ver, update_ver=update_ver, commit_chain_ver=chain_ver)
         return self._rsp(committed, chain_ver=chain_ver)
