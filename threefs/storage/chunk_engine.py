@@ -44,6 +44,7 @@ from typing import overload
 from crc32c import crc32c
 from rocksdict import Options, Rdict
 
+from threefs.common.crc_combine import crc32c_combine
 from threefs.common.errors import Code, FSError, make_error
 from threefs.proto.storage_pb2 import (
     CLEAN,
@@ -73,19 +74,32 @@ class _Crcs:
         self.blocks = list(struct.unpack(f"<{len(blocks) // 4}I", blocks))
         self.size = size
 
-    def feed(self, data: memoryview) -> None:
-        self.total = crc32c(data, self.total)
-        pos, n = 0, len(data)
+    def feed(self, data: memoryview) -> int:
+        """Extend by `data`, reading each byte once; returns the CRC32C of `data` itself.
+
+        Whole blocks are checksummed once and the block CRC is combined into the running totals;
+        partial blocks (at most two per call) are folded in directly.
+        """
+        pos, n, own = 0, len(data), 0
         while pos < n:
             fill = self.size % BLOCK_SIZE
             take = min(BLOCK_SIZE - fill, n - pos)
             piece = data[pos : pos + take]
-            if fill:
-                self.blocks[-1] = crc32c(piece, self.blocks[-1])
+            if take == BLOCK_SIZE:
+                c = crc32c(piece)
+                self.blocks.append(c)
+                self.total = crc32c_combine(self.total, c, BLOCK_SIZE)
+                own = crc32c_combine(own, c, BLOCK_SIZE)
             else:
-                self.blocks.append(crc32c(piece))
+                if fill:
+                    self.blocks[-1] = crc32c(piece, self.blocks[-1])
+                else:
+                    self.blocks.append(crc32c(piece))
+                self.total = crc32c(piece, self.total)
+                own = crc32c(piece, own)
             pos += take
             self.size += take
+        return own
 
     def feed_zeros(self, n: int) -> None:
         while n > 0:
@@ -95,6 +109,11 @@ class _Crcs:
 
     def packed(self) -> bytes:
         return struct.pack(f"<{len(self.blocks)}I", *self.blocks)
+
+
+def _check_payload(chunk_id: bytes, actual: int, expected: int) -> None:
+    if actual != expected:
+        raise make_error(Code.CHECKSUM_MISMATCH, f"payload CRC32C mismatch for chunk {chunk_id.hex()}")
 
 
 def _content(meta: ChunkMeta | None, ver: int) -> tuple[int, int, bytes] | None:
@@ -318,17 +337,18 @@ class ChunkEngine:
         if not chunk_id:
             raise make_error(Code.INVALID_ARGUMENT, "empty chunk id")
         view = memoryview(b"") if data is None else memoryview(data).cast("B")
-        if data_crc is not None and crc32c(view) != data_crc:
-            raise make_error(Code.CHECKSUM_MISMATCH, f"payload CRC32C mismatch for chunk {chunk_id.hex()}")
+        if data_crc is not None and kind != WRITE:
+            _check_payload(chunk_id, crc32c(view), data_crc)
+        expect = data_crc if kind == WRITE else None
         if kind not in (WRITE, REMOVE, TRUNCATE, EXTEND):
             raise make_error(Code.INVALID_ARGUMENT, f"unknown update type {kind}")
         old = self.get(chunk_id)
         try:
             if full_replace:
-                meta = self._replace(chunk_id, update_ver, kind, view, chunk_size)
+                meta = self._replace(chunk_id, update_ver, kind, view, chunk_size, expect)
             else:
                 meta = self._apply(self._clean_base(chunk_id, old, update_ver), update_ver, kind, offset, view,
-                                   data is not None, length, chunk_size)
+                                   data is not None, length, chunk_size, expect)
         except FSError:
             raise
         except OSError as e:
@@ -373,8 +393,12 @@ class ChunkEngine:
         has_data: bool,
         length: int,
         chunk_size: int,
+        expect: int | None = None,
     ) -> ChunkMeta:
-        """Compute and write the pending content of a normal update on top of the committed one."""
+        """Compute and write the pending content of a normal update on top of the committed one.
+
+        `expect`: the payload's CRC32C from the request, checked before anything is written.
+        """
         cid, size = base.chunk_id, base.size
         meta = ChunkMeta()
         meta.CopyFrom(base)
@@ -390,10 +414,12 @@ class ChunkEngine:
                 raise make_error(Code.INVALID_ARGUMENT, f"write [{offset}, {end}) beyond chunk size {chunk_size}")
             new_size = max(size, end)
             if size and offset >= size:  # append (possibly after a zero gap): in place
-                crcs = self._append(base, ver, offset, view, new_size)
+                crcs = self._append(base, ver, offset, view, new_size, expect)
             elif size == 0 or (offset == 0 and len(view) >= size):  # nothing to keep: fresh file
-                crcs = self._write_new(cid, ver, offset, view, new_size)
+                crcs = self._write_new(cid, ver, offset, view, new_size, expect)
             else:  # copy-on-write
+                if expect is not None:
+                    _check_payload(cid, crc32c(view), expect)
                 buf = self._read_committed(base, new_size)
                 buf[offset:end] = view
                 crcs = self._write_new(cid, ver, 0, memoryview(buf), new_size)
@@ -413,7 +439,8 @@ class ChunkEngine:
         meta.pending_block_crcs = crcs.packed()
         return meta
 
-    def _replace(self, chunk_id: bytes, ver: int, kind: int, view: memoryview, chunk_size: int) -> ChunkMeta:
+    def _replace(self, chunk_id: bytes, ver: int, kind: int, view: memoryview, chunk_size: int,
+                 expect: int | None = None) -> ChunkMeta:
         """Full-chunk replacement: discard the local versions, pending := `view` (or a removal)."""
         if ver < 1:
             raise make_error(Code.INVALID_ARGUMENT, f"full replace with update version {ver}")
@@ -424,14 +451,18 @@ class ChunkEngine:
             meta.removing = True
             crcs = _Crcs()
         else:
-            crcs = self._write_new(chunk_id, ver, 0, view, len(view))
+            crcs = self._write_new(chunk_id, ver, 0, view, len(view), expect)
         meta.pending_size = crcs.size
         meta.pending_checksum = crcs.total
         meta.pending_block_crcs = crcs.packed()
         return meta
 
-    def _write_new(self, chunk_id: bytes, ver: int, offset: int, view: memoryview, new_size: int) -> _Crcs:
-        """Create file `.ver` = zeros up to `offset`, then `view`, then zeros up to `new_size`."""
+    def _write_new(self, chunk_id: bytes, ver: int, offset: int, view: memoryview, new_size: int,
+                   expect: int | None = None) -> _Crcs:
+        """Create file `.ver` = zeros up to `offset`, then `view`, then zeros up to `new_size`.
+
+        `expect` (the payload's CRC32C) is checked before the file is touched.
+        """
         path = self._path(chunk_id, ver)
         _unlink(path)
         crcs = _Crcs()
@@ -439,7 +470,9 @@ class ChunkEngine:
             self._touched(path, file=False)
             return crcs
         crcs.feed_zeros(offset)
-        crcs.feed(view)
+        own = crcs.feed(view)
+        if expect is not None:
+            _check_payload(chunk_id, own, expect)
         crcs.feed_zeros(new_size - crcs.size)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o644)
         try:
@@ -452,13 +485,16 @@ class ChunkEngine:
         self._touched(path)
         return crcs
 
-    def _append(self, base: ChunkMeta, ver: int, offset: int, view: memoryview, new_size: int) -> _Crcs:
+    def _append(self, base: ChunkMeta, ver: int, offset: int, view: memoryview, new_size: int,
+                expect: int | None = None) -> _Crcs:
         """In-place append: `.ver` becomes a hard link to the committed file, extended past `size`."""
         size = base.size
         committed, path = self._path(base.chunk_id, base.commit_ver), self._path(base.chunk_id, ver)
         crcs = _Crcs(base.checksum, base.block_crcs, size)
         crcs.feed_zeros(offset - size)
-        crcs.feed(view)
+        own = crcs.feed(view)
+        if expect is not None:
+            _check_payload(base.chunk_id, own, expect)
         crcs.feed_zeros(new_size - crcs.size)
         _unlink(path)
         try:

@@ -597,3 +597,40 @@ def test_nowait_read_serves_cached_bytes_and_defers_cold_ones(eng):
         eng.read(cid(1), 0, CS, bytearray(CS), nowait=True)
     n, _ = eng.read(cid(1), 0, CS, out)  # the blocking read (on an I/O thread in the service) still works
     assert n == CS and bytes(out) == data
+
+
+@pytest.mark.parametrize("case", ["fresh", "append", "append-unaligned", "cow", "full-replace"])
+def test_payload_crc_is_checked_on_every_write_path_before_anything_is_written(eng, case):
+    """The payload CRC is derived from the same single pass that builds the block CRCs: a bad one
+    must still be refused before a data file or metadata changes, on every write path."""
+    c = cid(7)
+    base = os.urandom(3 * BLOCK_SIZE + 100)
+    if case != "fresh":
+        put(eng, c, 1, 0, base)
+    payload = os.urandom(2 * BLOCK_SIZE + 17)
+    offset = {"fresh": 0, "append": len(base), "append-unaligned": len(base) + 5, "cow": 1000,
+              "full-replace": 0}[case]
+    bad = crc32c(payload) ^ 1
+    ver = 1 if case == "fresh" else 2
+    with pytest.raises(FSError) as ei:
+        eng.update(c, update_ver=ver, chain_ver=1, kind=WRITE, offset=offset, data=payload, data_crc=bad,
+                   chunk_size=CS, full_replace=case == "full-replace")
+    assert code_of(ei) == Code.CHECKSUM_MISMATCH
+    assert not eng.path_of(c, ver).exists()
+    if case == "fresh":
+        assert eng.get(c) is None
+    else:
+        m = eng.get(c)
+        assert m.update_ver == m.commit_ver == 1 and content(eng, c) == base
+    # the same update with the right CRC goes through and reads back
+    write(eng, c, ver, offset, payload, full_replace=case == "full-replace")
+    eng.commit(c, ver, 1)
+    if case in ("fresh", "full-replace"):
+        expect = payload
+    else:
+        expect = bytearray(max(len(base), offset + len(payload)))
+        expect[:len(base)] = base
+        expect[offset:offset + len(payload)] = payload
+    assert content(eng, c) == bytes(expect)
+    m = eng.get(c)
+    assert m.checksum == crc32c(bytes(expect)) and m.block_crcs == block_crcs(bytes(expect))
