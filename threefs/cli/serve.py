@@ -8,7 +8,6 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from threefs.common.malloc_tuning import keep_large_buffers_on_heap
 from threefs.common.metrics import serve_metrics
 from threefs.net.rpc import install_uvloop
 
@@ -28,7 +27,6 @@ def run_service(start: Callable[[], Awaitable[tuple[str, Callable[[], Awaitable[
     With `metrics_port` (0: any free port) Prometheus metrics are served at http://HOST:PORT/metrics.
     """
     install_uvloop()
-    keep_large_buffers_on_heap()
     if metrics_port is not None:
         print(f"METRICS {role} http://{serve_metrics(metrics_host, metrics_port)}/metrics", flush=True)
 

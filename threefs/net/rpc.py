@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from google.protobuf.message import Message
 
+from threefs.common.buffers import uninitialized_bytearray
 from threefs.common.errors import Code, FSError, make_error
 from threefs.common.metrics import observe_rpc
 from threefs.proto.rpc_pb2 import RpcHeader
@@ -319,7 +320,7 @@ class _ServerConn(_Conn):
         self.server._conns.discard(self)
 
     def _dest(self, header: RpcHeader, size: int) -> tuple[list[memoryview], memoryview | None]:
-        view = memoryview(bytearray(size))
+        view = memoryview(uninitialized_bytearray(size))  # recv fills every byte
         return [view], view
 
     def _frame(self, header: RpcHeader, payload: memoryview | None) -> None:
@@ -454,7 +455,7 @@ class _ClientConn(_Conn):
         try:
             p.message = p.response_type.FromString(header.body)
             if p.sink is None:
-                view = memoryview(bytearray(size))
+                view = memoryview(uninitialized_bytearray(size))  # recv fills every byte
                 self._recv_id = header.request_id
                 return [view], view
             segs = _byte_views(p.sink(p.message))

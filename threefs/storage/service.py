@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from threefs.common.buffers import uninitialized_bytearray
 from threefs.common.errors import Code, FSError, make_error
 from threefs.mgmtd.client import MgmtdClient
 from threefs.mgmtd.routing import Routing
@@ -502,7 +503,7 @@ class StorageService:
                 raise make_error(Code.TARGET_OFFLINE, f"target {target.target_id} is not serving")
             if target.local_state != cpb.UPTODATE:
                 raise self._offline(target, "serve reads")
-            buf = bytearray(io.length)
+            buf = uninitialized_bytearray(io.length)  # only the n bytes read are sent
             if nowait:  # a page-cache hit costs less than the hop to a thread
                 try:
                     n, meta = target.engine.read(io.chunk_id, io.offset, io.length, memoryview(buf),
