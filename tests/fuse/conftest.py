@@ -14,6 +14,12 @@ from pathlib import Path
 
 import pytest
 
+# The suite's modules import `tests.conftest` and `tests.fuse.conftest`: make the repository root importable
+# under a plain `pytest` run too (`python -m pytest` puts the working directory on sys.path).
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
 
 def _skip_reason() -> str | None:
     """Why this machine cannot run real mounts, or None."""

@@ -150,3 +150,38 @@ def test_storage_failure_gives_eio_and_mount_survives(tmp_path, mount_root) -> N
         if m is not None:
             m.stop()
         dc.down()
+
+
+def _write_sessions(client, path: str) -> int:
+    """How many write sessions meta holds for the file at `path` (a path inside the cluster)."""
+    from threefs.proto import meta_pb2 as mp
+    ino = client.stat(path).st_ino
+    rsp = client.run(client.aio.meta.call("ListSessions", mp.ListSessionsReq(base=client.aio.meta.base(), inode=ino),
+                                          mp.ListSessionsRsp))
+    return len(rsp.sessions)
+
+
+def test_close_publishes_the_length_and_the_session_goes_soon_after(cluster, mount, mount2) -> None:
+    """close(2) returns with the length in meta (close-to-open); RELEASE drops the write session in a
+    later batch without a precise-length round trip, and fsyncdir is accepted."""
+    from threefs.client.fs import Client
+    a, b = mount.path / "sessions", mount2.path / "sessions"
+    a.mkdir(exist_ok=True)
+    payloads = {f"f{i}": os.urandom(100 + 997 * i) for i in range(12)}
+    for name, data in payloads.items():
+        (a / name).write_bytes(data)
+    (a / "empty").touch()
+    fd = os.open(a, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    for name, data in payloads.items():
+        assert (b / name).stat().st_size == len(data)
+        assert (b / name).read_bytes() == data
+    assert (b / "empty").stat().st_size == 0
+    with Client(cluster.mgmtd_address) as c:
+        deadline = time.monotonic() + 30
+        while any(_write_sessions(c, f"/sessions/{name}") for name in [*payloads, "empty"]):
+            assert time.monotonic() < deadline, "write sessions of closed files were never removed"
+            time.sleep(0.05)

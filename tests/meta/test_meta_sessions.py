@@ -114,3 +114,24 @@ def test_write_open_without_a_session_id_is_refused(fs, wd):
         raise AssertionError("accepted")
     except OSError as e:
         assert e.errno == 22
+
+
+def test_creates_commit_without_fsync_and_a_sync_makes_them_crash_proof(fs, wd, meta_cluster, monkeypatch):
+    """DESIGN §8: a create need only survive SIGKILL (unsynced WAL); sync/close/fsyncdir make it crash-proof."""
+    kv = meta_cluster.kv
+    if not hasattr(kv, "write_now"):
+        return                                  # engines that sync every commit have nothing to check
+    inline: list[bool] = []
+    real = kv.write_now
+
+    def spy(*args):
+        inline.append(real(*args))
+        return inline[-1]
+
+    monkeypatch.setattr(kv, "write_now", spy)
+    fs.mknod(f"{wd}/f")
+    assert inline, "the create went through the synced group commit"
+    monkeypatch.setattr(kv, "write_now", real)
+    d = fs.stat(wd).st_ino
+    fs.run(fs.aio.meta.call("Sync", mp.SyncReq(base=fs.aio.meta.base(), inode=d), mp.SyncRsp))  # fsyncdir
+    assert not kv._unsynced

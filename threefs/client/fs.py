@@ -30,6 +30,7 @@ from threefs.proto import meta_pb2 as mp
 from threefs.storage.client import StorageClient
 
 AT_REMOVEDIR = 0x200
+SESSION_BATCH = 1024        # closed write sessions removed per PruneSession call
 T = TypeVar("T")
 # Connected AsyncClients with the pid that connected them: a forked child inherits the parent's
 # entries, and gRPC's asyncio stack hangs forever in a child forked while it was live.
@@ -207,10 +208,20 @@ class AsyncFile:
         self.inode = rsp.inode
         self.length = max(self.length, rsp.inode.length)
 
-    async def close(self) -> None:
+    async def close(self, *, length_known: bool = False) -> None:
+        """End the write session (precise length in meta when this handle wrote).
+
+        `length_known`: the caller knows meta already holds this writer's length (nothing written, an
+        adopted length hint with nothing written since, or a precise fsync), so only the session row
+        must go: it is dropped in a later batch (AsyncClient.end_session_later) instead of a Close
+        round trip with a precise length query. The FUSE mount uses this; `release` is asynchronous."""
         if self.closed:
             return
         self.closed = True
+        if self.session_id and length_known:
+            self.client._writers.discard(self)
+            self.client.end_session_later(self.inode.id, self.session_id)
+            return
         if self.session_id:
             req = mp.CloseReq(base=self.client.meta.base(), inode=self.inode.id, session_id=self.session_id,
                               update_length=self.written)
@@ -241,6 +252,8 @@ class AsyncClient:
                                retry_timeout=retry_timeout)
         self._writers: set[AsyncFile] = set()
         self._lease_task: asyncio.Task | None = None
+        self._ending: list[mp.FileSession] = []          # closed write sessions not yet removed in meta
+        self._ending_task: asyncio.Task | None = None
 
     async def connect(self) -> AsyncClient:
         _check_not_forked_while_connected()
@@ -263,6 +276,7 @@ class AsyncClient:
 
     # ---- write sessions: lease renewal and length hints -----------------------------------
     lease_interval = 10.0   # seconds between lease renewals while write sessions are open
+    session_batch_delay = 0.05   # seconds a closed session waits to be removed with others (end_session_later)
 
     def _track_writer(self, f: AsyncFile) -> None:
         """Keep the client's lease alive (and send length hints) while `f` is open for writing."""
@@ -283,6 +297,47 @@ class AsyncClient:
             except FSError:
                 continue    # meta unreachable: the next round tries again (sessions live client_timeout)
 
+    def end_session_later(self, inode_id: int, session_id: bytes) -> None:
+        """Queue the removal of a closed write session; queued removals go to meta in one batch.
+
+        Used when a close has nothing else to tell meta: the caller does not wait for the row to go
+        (a lingering row only delays GC of an unlinked file, and expires with the lease if lost)."""
+        self._ending.append(mp.FileSession(inode=inode_id, session_id=session_id))
+        task = self._ending_task
+        if task is None or task.done():
+            self._ending_task = asyncio.create_task(self._end_sessions_loop())
+
+    async def _end_sessions_loop(self) -> None:
+        """Send queued session removals every `session_batch_delay` seconds while any are queued."""
+        while self._ending:
+            await asyncio.sleep(self.session_batch_delay)
+            await self._prune_sessions(self._take_ending())
+
+    def _take_ending(self) -> list[mp.FileSession]:
+        batch, self._ending = self._ending[:SESSION_BATCH], self._ending[SESSION_BATCH:]
+        return batch
+
+    async def _prune_sessions(self, sessions: list[mp.FileSession], timeout: float | None = None) -> None:
+        """One PruneSession call (best effort: sessions left behind expire with the client's lease)."""
+        if not sessions:
+            return
+        req = mp.PruneSessionReq(base=self.meta.base())
+        req.sessions.extend(sessions)
+        try:
+            async with asyncio.timeout(timeout):
+                await self.meta.call("PruneSession", req, mp.PruneSessionRsp)
+        except (FSError, TimeoutError):
+            pass
+
+    async def flush_ended_sessions(self) -> None:
+        """Remove every queued closed session now (unmount, client close)."""
+        task = self._ending_task
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        while self._ending:
+            await self._prune_sessions(self._take_ending(), timeout=5.0)
+
     async def _end_writers(self) -> None:
         """On client close: stop renewing and drop the sessions of files left open (best effort)."""
         task = self._lease_task
@@ -290,16 +345,10 @@ class AsyncClient:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         left = [f for f in self._writers if not f.closed]
-        if left:
-            req = mp.PruneSessionReq(base=self.meta.base())
-            req.sessions.extend(mp.FileSession(inode=f.inode.id, session_id=f.session_id) for f in left)
-            try:
-                async with asyncio.timeout(5.0):
-                    await self.meta.call("PruneSession", req, mp.PruneSessionRsp)
-            except (FSError, TimeoutError):
-                pass        # the sessions expire with the lease
-            for f in left:
-                f.closed = True
+        self._ending.extend(mp.FileSession(inode=f.inode.id, session_id=f.session_id) for f in left)
+        for f in left:
+            f.closed = True
+        await self.flush_ended_sessions()
         self._writers = set()
 
     # ---- namespace ---------------------------------------------------------------------

@@ -15,7 +15,9 @@ from threefs.client.fs import AsyncClient
 from threefs.fuse.ops import MountOptions, ThreeFSOperations
 
 log = logging.getLogger("threefs.fuse")
-READ_AHEAD_KB = 4096      # reads then arrive as 1 MiB requests (machine.md)
+READ_AHEAD_KB = 8192      # reads arrive as 1 MiB requests (machine.md), about 8 of them in flight
+MAX_BACKGROUND = 32       # 3FS max_background: async requests (readahead) the kernel keeps in flight
+FUSECTL = "/sys/fs/fuse/connections"
 FLUSH_INTERVAL = 5.0      # seconds between flushes of idle write buffers
 
 
@@ -61,6 +63,36 @@ def raise_readahead(mountpoint: str, kb: int = READ_AHEAD_KB) -> bool:
         return False
 
 
+def _connection_dir(mountpoint: str) -> str | None:
+    """The mount's fusectl directory (mounting fusectl when missing, as systemd does at boot), or None."""
+    dev = mount_device(mountpoint)
+    if dev is None:
+        return None
+    major, minor = (int(x) for x in dev.split(":"))
+    conn = os.path.join(FUSECTL, str((major << 20) | minor))
+    if not os.path.isdir(conn) and os.path.isdir(FUSECTL) and not os.listdir(FUSECTL):
+        subprocess.run(["mount", "-t", "fusectl", "fusectl", FUSECTL], check=False, capture_output=True)
+    return conn if os.path.isdir(conn) else None
+
+
+def raise_max_background(mountpoint: str, n: int = MAX_BACKGROUND) -> bool:
+    """Let the kernel keep `n` async requests in flight (default 12); root only, returns whether it took.
+
+    pyfuse3 cannot set libfuse's max_background, so this goes through fusectl after mounting.
+    """
+    conn = _connection_dir(mountpoint)
+    if conn is None:
+        return False
+    try:
+        for name, value in (("max_background", n), ("congestion_threshold", n * 3 // 4)):
+            with open(os.path.join(conn, name), "w") as f:
+                f.write(str(value))
+        return True
+    except OSError as e:
+        log.info("could not raise max_background via %s: %s", conn, e)
+        return False
+
+
 def unmount(mountpoint: str, lazy: bool = False) -> None:
     """fusermount3 -u (lazy: -z), falling back to umount."""
     tool = shutil.which("fusermount3") or shutil.which("fusermount")
@@ -103,6 +135,7 @@ async def serve(mgmtd: str, mountpoint: str, options: MountOptions, *, allow_oth
                            return_when=asyncio.FIRST_COMPLETED)
         if not main.done():
             raise_readahead(mountpoint)
+            raise_max_background(mountpoint)
             tasks.append(asyncio.ensure_future(_flush_periodically(ops)))
             print(ready.format(mountpoint=mountpoint), flush=True)
         await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)

@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import stat as st
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ AT_REMOVEDIR = 0x200
 WRITE_BUF_SIZE = 1 << 20          # 3FS io_bufs.write_buf_size: coalesce sequential writes up to 1 MiB
 WRITE_BEHIND = 8                  # storage writes in flight per handle (FUSE sends one write per file at a time)
 NOBODY = 65534
+DIR_ATTR_TTL = 1.0                # seconds a directory's attributes answer getattr without meta (see getattr)
 FILE_TYPES = {mp.FILE: st.S_IFREG, mp.DIRECTORY: st.S_IFDIR, mp.SYMLINK: st.S_IFLNK}
 
 
@@ -54,10 +56,43 @@ class Handle:
     buf_off: int = 0
     error: BaseException | None = None
     inflight: dict[asyncio.Future, tuple[int, int]] = field(default_factory=dict)   # write-behind: task -> range
+    sends: int = 0                # storage writes started through this handle
+    created: bool = False         # made by create(): its entry is not crash-proof in meta until a durable call
+    length_ok: bool = False       # meta holds this handle's length: nothing sent since an adopted hint/fsync
 
     @property
     def end(self) -> int:
         return self.buf_off + len(self.buf)
+
+
+class ReadBuffers:
+    """Reusable read reply buffers: no 1 MiB allocation, zero-fill and copy per FUSE read.
+
+    pyfuse3 takes the reply from any buffer and copies it to the kernel as soon as the handler
+    returns, in the same step of the event loop; a buffer handed out as a reply is therefore taken
+    back one loop iteration later (`give_after_reply`).
+    """
+
+    def __init__(self, size: int = WRITE_BUF_SIZE, keep: int = 64) -> None:
+        self.size = size
+        self.keep = keep
+        self.free: list[bytearray] = []
+
+    def take(self, n: int) -> memoryview:
+        """A writable view of `n` bytes (contents undefined: the read fills them)."""
+        if n > self.size:
+            return memoryview(bytearray(n))
+        raw = self.free.pop() if self.free else bytearray(self.size)
+        return memoryview(raw)[:n]
+
+    def give(self, view: memoryview) -> None:
+        raw = view.obj
+        view.release()
+        if isinstance(raw, bytearray) and len(raw) == self.size and len(self.free) < self.keep:
+            self.free.append(raw)
+
+    def give_after_reply(self, view: memoryview) -> None:
+        asyncio.get_running_loop().call_soon(self.give, view)
 
 
 @dataclass
@@ -128,6 +163,8 @@ class ThreeFSOperations(pyfuse3.Operations):
         self.handles: dict[int, Handle] = {}
         self.by_inode: dict[int, set[Handle]] = {}
         self.dirs: dict[int, DirHandle] = {}
+        self.dir_attrs: dict[int, tuple[float, mp.Inode]] = {}   # directory inode -> (when fetched, inode)
+        self.read_bufs = ReadBuffers()
         self._next_fh = 1
         self.virt = virt.VirtualDir(self)
 
@@ -173,6 +210,20 @@ class ThreeFSOperations(pyfuse3.Operations):
         self.lookups[inode.id] = self.lookups.get(inode.id, 0) + 1
         if inode.type != mp.DIRECTORY:
             self.names[inode.id] = (to_threefs(parent), name)
+        else:
+            self.cache_dir(inode)
+
+    def cache_dir(self, inode: mp.Inode) -> None:
+        """Keep a directory's attributes for getattr (DIR_ATTR_TTL)."""
+        if inode.type == mp.DIRECTORY:
+            self.dir_attrs[inode.id] = (time.monotonic(), inode)
+
+    def cached_dir(self, tid: int) -> mp.Inode | None:
+        """A directory's attributes fetched less than DIR_ATTR_TTL ago, if any."""
+        hit = self.dir_attrs.get(tid)
+        if hit is None or time.monotonic() - hit[0] >= DIR_ATTR_TTL:
+            return None
+        return hit[1]
 
     def known_length(self, inode: mp.Inode) -> int:
         """Meta's length, or longer when this mount has written past it (length hints lag)."""
@@ -233,20 +284,33 @@ class ThreeFSOperations(pyfuse3.Operations):
                 self.lookups[tid] = left
             else:
                 self.lookups.pop(tid, None)
+                self.dir_attrs.pop(tid, None)
                 if tid not in self.by_inode:
                     self.names.pop(tid, None)
 
     async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        """Attributes from meta, flushing this mount's buffers first (3FS flush_on_stat).
+
+        A directory's attributes are answered from what this mount fetched up to DIR_ATTR_TTL ago: the
+        kernel drops them after every create/unlink inside the directory and, with default_permissions,
+        asks again on the next path walk, yet in 3FS entries do not change their directory's inode."""
         if self.virt.owns(inode):
             return self.virt.getattr(inode)
-        await self.flush_inode(to_threefs(inode))       # 3FS flush_on_stat
-        return self.attrs(await self.stat_id(inode))
+        tid = to_threefs(inode)
+        cached = self.cached_dir(tid)
+        if cached is not None:
+            return self.attrs(cached)
+        await self.flush_inode(tid)
+        node = await self.stat_id(inode)
+        self.cache_dir(node)
+        return self.attrs(node)
 
     async def setattr(self, inode: int, attr: pyfuse3.EntryAttributes, fields: pyfuse3.SetattrFields,
                       fh: int | None, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         if self.virt.owns(inode):
             raise pyfuse3.FUSEError(errno.EPERM)
         tid = to_threefs(inode)
+        self.dir_attrs.pop(tid, None)
         req = mp.SetAttrReq(base=self.base(ctx), path=self.at(inode), follow_last=False)
         if fields.update_mode:
             req.perm = attr.st_mode & 0o7777
@@ -266,6 +330,7 @@ class ThreeFSOperations(pyfuse3.Operations):
             inode_pb = (await self.call("SetAttr", req, mp.SetAttrRsp)).inode
         else:
             inode_pb = await self.stat_id(inode)
+        self.cache_dir(inode_pb)
         return self.attrs(inode_pb)
 
     async def truncate(self, tid: int, length: int, fh: int | None, ctx: pyfuse3.RequestContext) -> None:
@@ -334,6 +399,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         await self._remove(parent_inode, name, 0, ctx)
 
     async def rmdir(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        self.dir_attrs.clear()        # the removed directory's id is not known here
         await self._remove(parent_inode, name, AT_REMOVEDIR, ctx)
 
     async def symlink(self, parent_inode: int, name: bytes, target: bytes,
@@ -366,6 +432,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         req = mp.RenameReq(base=self.base(ctx), src=self.at(0, parent_inode_old, name_old),
                            dst=self.at(0, parent_inode_new, name_new), flags=meta_flags)
         rsp = await self.call("Rename", req, mp.RenameRsp)
+        self.dir_attrs.clear()        # a replaced directory is gone, the moved one has a new parent
         if rsp.HasField("inode") and rsp.inode.type != mp.DIRECTORY:
             self.names[rsp.inode.id] = (to_threefs(parent_inode_new), os.fsdecode(name_new))
 
@@ -445,6 +512,7 @@ class ThreeFSOperations(pyfuse3.Operations):
             await h.file.close()
             raise pyfuse3.FUSEError(errno.EISDIR)
         self.remember(inode, parent_inode, os.fsdecode(name))
+        h.created = True
         fi = self._file_info(h, flags)
         return fi, self.attrs(inode)
 
@@ -465,6 +533,8 @@ class ThreeFSOperations(pyfuse3.Operations):
             await asyncio.wait(wait, return_when=asyncio.FIRST_COMPLETED)
         task = asyncio.ensure_future(h.file.pwrite(data, off))
         h.inflight[task] = (off, end)
+        h.sends += 1
+        h.length_ok = False
         task.add_done_callback(lambda t: self._sent(h, t))
 
     @staticmethod
@@ -509,19 +579,21 @@ class ThreeFSOperations(pyfuse3.Operations):
         for tid in list(self.by_inode):
             await self.flush_inode(tid)
 
-    async def read(self, fh: int, off: int, size: int) -> bytes:
+    async def read(self, fh: int, off: int, size: int) -> bytes | memoryview:
+        """Up to `size` bytes at `off` (flushing this mount's buffers of the inode first), clipped to the length."""
         h = self._get(fh)
         await self.flush_inode(h.file.inode.id)
         length = self.known_length(h.file.inode)
         n = max(0, min(size, length - off))
         if n == 0:
             return b""
-        buf = bytearray(n)
+        buf = self.read_bufs.take(n)
         try:
-            got = await h.file.io.read_into(off, memoryview(buf), length)
+            got = await h.file.io.read_into(off, buf, length)
         except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
-            raise data_error(e) from None
-        return bytes(buf) if got == n else bytes(buf[:got])
+            raise data_error(e) from None      # the buffer is dropped: a late reply may still land in it
+        self.read_bufs.give_after_reply(buf)
+        return buf if got == n else buf[:got]
 
     async def write(self, fh: int, off: int, buf: bytes) -> int:
         """Coalesce into the 1 MiB buffer; full buffers and large writes go to storage behind the caller."""
@@ -550,27 +622,55 @@ class ThreeFSOperations(pyfuse3.Operations):
         return len(buf)
 
     async def flush(self, fh: int) -> None:
-        """close(2): buffered data to storage and the precise length to meta, before close returns.
+        """close(2): buffered data to storage and this writer's length to meta, before close returns.
 
         RELEASE comes asynchronously after close(2), so close-to-open needs the length here: this
-        writer's length hint (one meta call); the precise length follows at release, off the caller's
-        path. Disks are synced only by fsync (3FS: storage commits without fsync)."""
+        writer's length hint (one meta call), sent while the data travels to storage; close returns
+        once both succeeded. Should the data fail, release corrects the length with a precise query;
+        when the hint was adopted, release only drops the session (no precise length needed).
+        Disks are synced only by fsync (3FS: storage commits without fsync)."""
         h = self._get(fh)
-        await self.flush_handle(h)
-        if h.file.written and h.file.hint_dirty:
-            req = mp.SyncReq(base=self.base(None), inode=h.file.inode.id, update_length=True,
-                             length_hint=h.file.length_hint())
-            await self.call("Sync", req, mp.SyncRsp)
+        end = self._pending_end(h)
+        if not (h.file.hint_dirty or end > h.file.length):
+            await self.flush_handle(h)
+            if h.created:
+                await self._durable(h.file.inode.id)
+                h.created = False
+            return
+        if h.buf:
+            data, h.buf = h.buf, bytearray()
+            await self._send(h, data, h.buf_off)
+        sends = h.sends
+        hint = mp.VersionedLength(length=end, truncate_ver=h.file.inode.truncate_ver)
+        h.file.written = True            # the hint may land without the data: release then asks storage
+        req = mp.SyncReq(base=self.base(None), inode=h.file.inode.id, update_length=True, length_hint=hint)
+        flushed, synced = await asyncio.gather(self.flush_handle(h), self.call("Sync", req, mp.SyncRsp),
+                                               return_exceptions=True)
+        for outcome in (flushed, synced):
+            if isinstance(outcome, BaseException):
+                raise outcome if isinstance(outcome, pyfuse3.FUSEError) else fuse_error(outcome)
+        if h.file.length <= end:
             h.file.hint_dirty = False
+        h.created = False             # a Sync commits durably, and with it everything meta committed before
+        adopted = synced.inode.truncate_ver == hint.truncate_ver and synced.inode.length >= end
+        h.length_ok = adopted and h.sends == sends and not h.buf
+
+    @staticmethod
+    def _pending_end(h: Handle) -> int:
+        """The file length once the buffer and every write in flight have landed."""
+        return max([h.file.length, h.end if h.buf else 0, *(e for _, e in h.inflight.values())])
 
     async def _sync(self, h: Handle) -> None:
         """Durable data and the precise length in meta (3FS: flush/fsync/close)."""
+        sends = h.sends
         try:
             await h.file.fsync()
         except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
             raise data_error(e) from None
         h.file.written = False
         h.file.hint_dirty = False
+        h.created = False
+        h.length_ok = h.sends == sends and not h.buf and not h.inflight
 
     async def fsync(self, fh: int, datasync: bool) -> None:
         h = self._get(fh)
@@ -592,7 +692,7 @@ class ThreeFSOperations(pyfuse3.Operations):
                 if not group:
                     del self.by_inode[tid]
             try:
-                await h.file.close()
+                await h.file.close(length_known=h.length_ok or (h.sends == 0 and not h.file.written))
             except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
                 log.warning("close of inode %#x failed: %r", tid, e)
 
@@ -644,7 +744,17 @@ class ThreeFSOperations(pyfuse3.Operations):
         self.dirs.pop(fh, None)
 
     async def fsyncdir(self, fh: int, datasync: bool) -> None:
-        """Meta commits every namespace change durably before replying: nothing to do."""
+        """Make the directory's entries crash-proof: meta commits creates without fsync (DESIGN §8)."""
+        if self.virt.owns_dir_handle(fh):
+            return
+        d = self.dirs.get(fh)
+        if d is None:
+            raise pyfuse3.FUSEError(errno.EBADF)
+        await self._durable(d.inode)
+
+    async def _durable(self, tid: int) -> None:
+        """A durable no-op in meta (Sync without a length): every earlier meta commit survives a machine crash."""
+        await self.call("Sync", mp.SyncReq(base=self.base(None), inode=tid), mp.SyncRsp)
 
     # ---- misc --------------------------------------------------------------------------
     async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
@@ -672,6 +782,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         sname = os.fsdecode(name)
         if self.virt.owns(inode) or not sname.startswith("user."):
             raise pyfuse3.FUSEError(errno.EOPNOTSUPP)
+        self.dir_attrs.pop(to_threefs(inode), None)
         await self.call("SetXattr", mp.SetXattrReq(base=self.base(ctx), path=self.at(inode), name=sname,
                                                    value=bytes(value), follow_last=False), mp.SetXattrRsp)
 
@@ -694,6 +805,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         sname = os.fsdecode(name)
         if self.virt.owns(inode) or not sname.startswith("user."):
             raise pyfuse3.FUSEError(pyfuse3.ENOATTR)
+        self.dir_attrs.pop(to_threefs(inode), None)
         await self.call("RemoveXattr", mp.RemoveXattrReq(base=self.base(ctx), path=self.at(inode), name=sname,
                                                          follow_last=False), mp.RemoveXattrRsp)
 

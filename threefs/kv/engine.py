@@ -27,7 +27,14 @@ class TransactionConflict(FSError):
 
 
 class Transaction(ABC):
-    """One optimistic transaction: consistent reads at `read_version`, buffered writes."""
+    """One optimistic transaction: consistent reads at `read_version`, buffered writes.
+
+    `durable` (default True): commit returns once this transaction and every one committed before
+    it survive a machine crash. False: once they survive a crash of this process (an engine may then
+    skip the fsync; a later durable commit, or `KVEngine.sync`, makes them crash-proof too).
+    """
+
+    durable: bool = True
 
     @property
     @abstractmethod
@@ -97,6 +104,9 @@ class KVEngine(ABC):
     async def close(self) -> None:
         """Finish pending commits and release the store."""
 
+    async def sync(self) -> None:
+        """Make every commit so far survive a machine crash (engines that sync every commit: nothing to do)."""
+
 
 async def run_txn(
     engine: KVEngine,
@@ -105,14 +115,17 @@ async def run_txn(
     max_retries: int = 20,
     backoff: float = 0.005,
     max_backoff: float = 1.0,
+    durable: bool = True,
 ) -> T:
     """Run `fn` in a fresh transaction and commit it, retrying the whole operation on conflict.
 
     Retries up to `max_retries` times with full-jitter exponential backoff, then re-raises.
+    `durable=False`: the commit need only survive a crash of the process (Transaction.durable).
     """
     delay = backoff
     for attempt in range(max_retries + 1):
         txn = engine.transaction()
+        txn.durable = durable
         try:
             result = await fn(txn)
             await txn.commit()

@@ -238,13 +238,21 @@ class OccTransaction(Transaction):
         self._done = True
         try:
             if not self._writes and not self._cleared:
-                return
-            version = self._tracker.commit(
-                self._rv, self._read_keys, self._read_ranges, self._writes, self._cleared
-            )
+                version = None
+            else:
+                version = self._tracker.commit(
+                    self._rv, self._read_keys, self._read_ranges, self._writes, self._cleared
+                )
         finally:
             self._finalizer()
+        if version is None:
+            if self.durable:
+                await self._sync_earlier()       # a durable no-op still vouches for what came before
+            return
         await self._apply(version, self._writes, self._cleared)
+
+    async def _sync_earlier(self) -> None:
+        """Make earlier non-durable commits survive a machine crash (engines that skip fsyncs override)."""
 
     def cancel(self) -> None:
         self._done = True

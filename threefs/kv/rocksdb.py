@@ -3,7 +3,11 @@
 rocksdict has no transactions, so conflicts are checked in-process (the event loop is the single
 committer) and each transaction becomes part of one synced `WriteBatch`. Commits that arrive
 while a synced write is in flight are merged into the next batch, so many transactions share
-one fsync; `commit()` returns only once its batch is durable. After each batch the engine takes
+one fsync; `commit()` returns only once its batch is durable. A non-durable transaction
+(`Transaction.durable = False`) that finds no batch in flight is written at once, from the event
+loop, without fsync: the WAL write reaches the OS, so it survives a crash of this process, and
+the next synced write (or `sync()`) makes it survive a machine crash too. Otherwise it joins the
+next synced batch, so commits are applied in version order. After each batch the engine takes
 a new read view (a rocksdb snapshot for point reads and an iterator for ranges: rocksdict
 0.3.29's `Snapshot.iter` ignores the snapshot, while a plain iterator reads the state as of its
 creation), so a read version only ever covers batches that are already in the database.
@@ -67,6 +71,8 @@ class RocksKV(KVEngine):
             raise FSError(Code.IO_ERROR, f"cannot open rocksdb database {self.path}: {e}", self.path) from e
         self._sync = WriteOptions()
         self._sync.sync = True
+        self._nosync = WriteOptions()
+        self._unsynced = False          # WAL writes since the last fsync
         self.tracker = ConflictTracker(max_log)
         self.stats = {"commits": 0, "batches": 0}
         self._views: weakref.WeakSet[_View] = weakref.WeakSet()
@@ -96,8 +102,48 @@ class RocksKV(KVEngine):
         for view in list(self._views):
             view.release()
         self._view.release()
+        if self._unsynced:
+            self._db.flush_wal(True)
         self._db.close()
         self._executor.shutdown()
+
+    def write_now(self, version: int, writes: Writes, clears: RangeSet) -> bool:
+        """Write a non-durable commit at once, unsynced, if no batch is queued or in flight (keeps version order)."""
+        if self._writer is not None or self._queue or self._closed:
+            return False
+        try:
+            self._db.write(self._batch([(writes, clears)]), self._nosync)
+        except Exception as e:
+            raise FSError(Code.IO_ERROR, f"rocksdb commit to {self.path} failed: {e}") from e
+        self._unsynced = True
+        self._applied(version, 1)
+        return True
+
+    async def sync(self) -> None:
+        """fsync the WAL if non-durable commits were written since the last synced one.
+
+        Unsynced writes happen only while no batch is in flight, so a batch in flight now was written
+        after them and its synced write covers them (unless it failed); otherwise the WAL is flushed
+        and synced."""
+        if not self._unsynced or self._closed:
+            return
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+            if not self._unsynced or self._closed:
+                return
+        self._unsynced = False
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._db.flush_wal, True)
+        except Exception as e:
+            self._unsynced = True
+            raise FSError(Code.IO_ERROR, f"rocksdb WAL sync of {self.path} failed: {e}") from e
+
+    def _applied(self, version: int, commits: int) -> None:
+        """Publish a written batch: advance the applied version and take a new read view."""
+        self.tracker.applied = version
+        self._view = self._new_view()
+        self.stats["batches"] += 1
+        self.stats["commits"] += commits
 
     async def enqueue(self, item: _Pending) -> None:
         """Queue a checked commit for the next batch and wait until that batch is durable."""
@@ -122,10 +168,7 @@ class RocksKV(KVEngine):
                         if not item.done.done():
                             item.done.set_exception(error)
                     continue
-                self.tracker.applied = batch[-1].version
-                self._view = self._new_view()
-                self.stats["batches"] += 1
-                self.stats["commits"] += len(batch)
+                self._applied(batch[-1].version, len(batch))
                 for item in batch:
                     if not item.done.done():
                         item.done.set_result(None)
@@ -133,17 +176,22 @@ class RocksKV(KVEngine):
             self._writer = None
 
     def _write(self, batch: list[_Pending]) -> None:
-        """Build and write one synced WriteBatch (runs in the commit thread)."""
+        """Write one synced WriteBatch (runs in the commit thread; syncs earlier unsynced writes too)."""
+        self._db.write(self._batch([(item.writes, item.clears) for item in batch]), self._sync)
+        self._unsynced = False
+
+    @staticmethod
+    def _batch(parts: list[tuple[Writes, RangeSet]]) -> WriteBatch:
         wb = WriteBatch(raw_mode=True)
-        for item in batch:
-            for b, e in item.clears:
+        for writes, clears in parts:
+            for b, e in clears:
                 wb.delete_range(b, e)
-            for k, v in item.writes.items():
+            for k, v in writes.items():
                 if v is None:
                     wb.delete(k)
                 else:
                     wb.put(k, v)
-        self._db.write(wb, self._sync)
+        return wb
 
 
 class RocksTransaction(OccTransaction):
@@ -153,6 +201,9 @@ class RocksTransaction(OccTransaction):
         super().__init__(engine.tracker)
         self._engine = engine
         self._view = view
+
+    async def _sync_earlier(self) -> None:
+        await self._engine.sync()
 
     def _db_get(self, key: bytes) -> bytes | None:
         snapshot = self._view.snapshot
@@ -184,5 +235,7 @@ class RocksTransaction(OccTransaction):
         it.status()
 
     async def _apply(self, version: int, writes: Writes, clears: RangeSet) -> None:
+        if not self.durable and self._engine.write_now(version, writes, clears):
+            return
         done = asyncio.get_running_loop().create_future()
         await self._engine.enqueue(_Pending(version, writes, clears, done))

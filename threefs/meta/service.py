@@ -92,6 +92,9 @@ CUSTOM = {
     "Sync": mp.SyncReq, "Close": mp.CloseReq, "Truncate": mp.TruncateReq, "StatFs": mp.StatFsReq,
     "GcList": mp.GcListReq, "GcRun": mp.GcRunReq, "Fsck": mp.FsckReq, "FindOrphanedChunks": mp.FindOrphanedChunksReq,
 }
+# mutations whose commit need only survive a crash of the meta process, not of the machine (DESIGN §8:
+# only fsync/close promise that); a later durable commit (a file's sync/close, fsyncdir) covers them
+PROCESS_DURABLE = {"Create", "Open", "PruneSession", "RenewClient"}
 METHODS = {name: spec[0] for name, spec in {**MUTATIONS, **READS, **ADMIN_READS}.items()} | CUSTOM
 
 
@@ -138,7 +141,7 @@ class MetaService:
         """Every method name -> its `(request, payload) -> (response, None)` handler."""
         out: dict[str, Callable] = {}
         for name, (_, op) in MUTATIONS.items():
-            out[name] = self._mutation(op)
+            out[name] = self._mutation(op, durable=name not in PROCESS_DURABLE)
         for name, (_, op) in READS.items():
             out[name] = self._read(op, admin=False)
         for name, (_, op) in ADMIN_READS.items():
@@ -159,10 +162,10 @@ class MetaService:
             raise make_error(Code.NOT_PERMITTED, "an administrator is required (uid 0, or an admin token)")
         return caller
 
-    def _mutation(self, op):
+    def _mutation(self, op, *, durable: bool = True):
         async def handle(req, payload):
             await self._caller(req)
-            return await run_txn(self.ctx.kv, lambda txn: op(self.ctx, txn, req)), None
+            return await run_txn(self.ctx.kv, lambda txn: op(self.ctx, txn, req), durable=durable), None
         return handle
 
     def _read(self, op, *, admin: bool):

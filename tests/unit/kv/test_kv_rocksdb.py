@@ -87,6 +87,68 @@ async def test_inflight_batch_is_invisible_and_later_commits_share_the_next_batc
         await reader.commit()
 
 
+async def test_process_durable_commit_is_written_at_once_and_synced_by_the_next_durable_one(rocks: RocksKV) -> None:
+    txn = rocks.transaction()
+    txn.durable = False
+    txn.set(b"k", b"1")
+    await txn.commit()
+    assert rocks._writer is None and rocks._unsynced          # no batch, no fsync: written from the loop
+    reader = rocks.transaction()
+    assert await reader.get(b"k") == b"1"
+    reader.cancel()
+    noop = rocks.transaction()       # a durable commit without writes still vouches for the earlier one
+    await noop.commit()
+    assert not rocks._unsynced
+    txn = rocks.transaction()
+    txn.durable = False
+    txn.set(b"k", b"2")
+    await txn.commit()
+    txn = rocks.transaction()
+    txn.set(b"j", b"1")
+    await txn.commit()
+    assert not rocks._unsynced                                  # the synced batch covered the WAL before it
+    assert rocks.stats == {"commits": 3, "batches": 3}
+
+
+async def test_process_durable_commit_waits_behind_a_batch_in_flight(
+    rocks: RocksKV, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop = asyncio.get_running_loop()
+    writing, release = asyncio.Event(), threading.Event()
+    real_write = rocks._write
+
+    def held_write(batch: list) -> None:
+        loop.call_soon_threadsafe(writing.set)
+        assert release.wait(30)
+        real_write(batch)
+
+    queued = asyncio.Event()
+    real_enqueue = rocks.enqueue
+
+    async def noted_enqueue(item) -> None:
+        queued.set()
+        await real_enqueue(item)
+
+    monkeypatch.setattr(rocks, "_write", held_write)
+    first = rocks.transaction()
+    first.set(b"a", b"1")
+    first_commit = asyncio.create_task(first.commit())
+    await asyncio.wait_for(writing.wait(), 10)
+    monkeypatch.setattr(rocks, "enqueue", noted_enqueue)
+    second = rocks.transaction()
+    second.durable = False
+    second.set(b"b", b"1")
+    second_commit = asyncio.create_task(second.commit())
+    await asyncio.wait_for(queued.wait(), 10)   # written inline it would be applied before the in-flight version
+    assert not second_commit.done()
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first_commit, second_commit), 30)
+    assert rocks.tracker.applied == rocks.tracker.version
+    txn = rocks.transaction()
+    assert await txn.get_range(b"", b"\xff") == [(b"a", b"1"), (b"b", b"1")]
+    txn.cancel()
+
+
 async def test_reopen_persists(tmp_path: Path) -> None:
     engine = RocksKV(tmp_path / "db")
     txn = engine.transaction()
@@ -136,26 +198,29 @@ CHILD = """
 import asyncio, sys
 from threefs.kv.rocksdb import RocksKV
 
-async def main(path):
+async def main(path, durable):
     engine = RocksKV(path)
     print("open", flush=True)
     async def worker(w):
         for i in range(w, 10**9, 8):
             txn = engine.transaction()
+            txn.durable = durable == "1"
             txn.set(b"k%09d" % i, b"v%d" % i)
             await txn.commit()
             print(i, flush=True)
     await asyncio.gather(*(worker(w) for w in range(8)))
 
-asyncio.run(main(sys.argv[1]))
+asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
-async def test_acknowledged_commits_survive_sigkill(tmp_path: Path) -> None:
+@pytest.mark.parametrize("durable", [True, False], ids=["durable", "process-durable"])
+async def test_acknowledged_commits_survive_sigkill(tmp_path: Path, durable: bool) -> None:
+    """Durable and process-durable (unsynced WAL) commits alike survive SIGKILL of the process."""
     path = str(tmp_path / "db")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", CHILD, path, stdout=asyncio.subprocess.PIPE, env=env
+        sys.executable, "-c", CHILD, path, "1" if durable else "0", stdout=asyncio.subprocess.PIPE, env=env
     )
     assert proc.stdout is not None
     acked: set[int] = set()
