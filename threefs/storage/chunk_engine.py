@@ -209,6 +209,7 @@ def _load_sync_file_range():
 
 _SYNC_FILE_RANGE = _load_sync_file_range()
 _SYNC_FILE_RANGE_WRITE = 2
+_WRITEBACK_MIN = 256 << 10  # small writes are left to the kernel's writeback: an early kick per 4 KiB costs IOPS
 
 
 def _start_writeback(fd: int, offset: int, length: int) -> None:
@@ -217,7 +218,7 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
     Data files are only fsynced when a client asks; without this, gigabytes of dirty pages pile up
     and that fsync (and the kernel's dirty throttling) stalls. Best effort: errors surface at fsync.
     """
-    if _SYNC_FILE_RANGE is not None and length > 0:
+    if _SYNC_FILE_RANGE is not None and length >= _WRITEBACK_MIN:
         _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
