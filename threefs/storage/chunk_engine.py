@@ -55,6 +55,7 @@ from threefs.proto.storage_pb2 import (
     WRITE,
     ChunkMeta,
 )
+from threefs.storage import page_map
 
 BLOCK_SIZE = 64 * 1024
 _ZEROS = memoryview(bytes(BLOCK_SIZE))
@@ -231,6 +232,25 @@ def _fsync_path(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _blocks_ok(pieces: list[memoryview], first: int, stop: int, crcs: bytes) -> bool:
+    """Whether `pieces` (together: the content of the blocks `[first, stop)`) match their block CRCs."""
+    if len(crcs) < 4 * -(-stop // BLOCK_SIZE):
+        return False
+    block, crc, fill = first // BLOCK_SIZE, 0, 0
+    for piece in pieces:
+        pos = 0
+        while pos < len(piece):
+            take = min(BLOCK_SIZE - fill, len(piece) - pos)
+            crc = crc32c(piece[pos : pos + take], crc)
+            pos += take
+            fill += take
+            if fill == BLOCK_SIZE or block * BLOCK_SIZE + fill == stop:
+                if crc != struct.unpack_from("<I", crcs, 4 * block)[0]:
+                    return False
+                block, crc, fill = block + 1, 0, 0
+    return True
 
 
 class ChunkEngine:
@@ -692,6 +712,57 @@ class ChunkEngine:
             return (n if dest is not None else target.obj), meta
         raise make_error(Code.CHUNK_NOT_COMMIT, f"chunk {chunk_id.hex()} kept changing during the read")
 
+    def read_view(self, chunk_id: bytes, offset: int, length: int) -> tuple[memoryview, ChunkMeta]:
+        """The committed bytes `[offset, offset+length)` as a view of the page cache, without copying.
+
+        Raises WouldBlock when a page is not cached (or mappings are unavailable): read() on an I/O
+        thread then. Errors and CRC checks as read(); committed versions only, because their files
+        never shrink below the committed size while mapped (see threefs.storage.page_map).
+        """
+        chunk_id = bytes(chunk_id)
+        if offset < 0 or length < 0:
+            raise make_error(Code.INVALID_ARGUMENT, f"bad read range {offset}+{length}")
+        if not page_map.AVAILABLE:
+            raise WouldBlock()
+        for _ in range(_READ_ATTEMPTS):
+            meta = self.get(chunk_id)
+            if meta is None:
+                raise make_error(Code.CHUNK_NOT_FOUND, f"chunk {chunk_id.hex()} not found")
+            if meta.update_ver != meta.commit_ver or meta.state != COMMIT:
+                raise make_error(
+                    Code.CHUNK_NOT_COMMIT,
+                    f"chunk {chunk_id.hex()} has pending version {meta.update_ver} (committed {meta.commit_ver})",
+                )
+            ver, size, crcs = meta.commit_ver, meta.size, meta.block_crcs
+            n = max(0, min(offset + length, size) - offset)
+            if not n:
+                return memoryview(b""), meta
+            first = offset // BLOCK_SIZE * BLOCK_SIZE
+            stop = min(-(-(offset + n) // BLOCK_SIZE) * BLOCK_SIZE, size)
+            path = self._path(chunk_id, ver)
+            try:
+                fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # committed over or removed since the lookup
+            except OSError as e:
+                raise make_error(Code.IO_ERROR, f"opening {path}: {e}") from e
+            try:
+                if os.fstat(fd).st_size < stop:
+                    raise make_error(Code.CHECKSUM_MISMATCH, f"chunk {chunk_id.hex()} v{ver} is shorter than {size}")
+                view = page_map.map_if_resident(fd, first, stop - first)
+            except OSError as e:
+                raise make_error(Code.IO_ERROR, f"mapping {path}: {e}") from e
+            finally:
+                os.close(fd)
+            if view is None:
+                raise WouldBlock()
+            if _content(self.get(chunk_id), ver) != _content(meta, ver):
+                continue  # committed over, replaced or removed meanwhile: the mapped file may be stale
+            if not _blocks_ok([view], first, stop, crcs):
+                raise make_error(Code.CHECKSUM_MISMATCH, f"chunk {chunk_id.hex()} v{ver} is corrupt near offset {offset}")
+            return view[offset - first:offset - first + n], meta
+        raise make_error(Code.CHUNK_NOT_COMMIT, f"chunk {chunk_id.hex()} kept changing during the read")
+
     def _read_fd(self, fd: int, size: int, crcs: bytes, offset: int, n: int, out: memoryview,
                  nowait: bool = False) -> bool:
         """Read `[offset, offset+n)` into `out` plus the rest of the blocks it touches; verify CRCs."""
@@ -702,22 +773,7 @@ class ChunkEngine:
         tail = memoryview(bytearray(stop - end))
         if not _preadv_all(fd, [head, out, tail], first, nowait):
             return False
-        if len(crcs) < 4 * -(-stop // BLOCK_SIZE):
-            return False
-        pieces = [p for p in (head, out, tail) if len(p)]
-        block, crc, fill = first // BLOCK_SIZE, 0, 0
-        for piece in pieces:
-            pos = 0
-            while pos < len(piece):
-                take = min(BLOCK_SIZE - fill, len(piece) - pos)
-                crc = crc32c(piece[pos : pos + take], crc)
-                pos += take
-                fill += take
-                if fill == BLOCK_SIZE or block * BLOCK_SIZE + fill == stop:
-                    if crc != struct.unpack_from("<I", crcs, 4 * block)[0]:
-                        return False
-                    block, crc, fill = block + 1, 0, 0
-        return True
+        return _blocks_ok([head, out, tail], first, stop, crcs)
 
     # ----------------------------------------------------------------------------------- misc
 

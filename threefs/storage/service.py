@@ -503,20 +503,28 @@ class StorageService:
                 raise make_error(Code.TARGET_OFFLINE, f"target {target.target_id} is not serving")
             if target.local_state != cpb.UPTODATE:
                 raise self._offline(target, "serve reads")
-            buf = uninitialized_bytearray(io.length)  # only the n bytes read are sent
             if nowait:  # a page-cache hit costs less than the hop to a thread
                 try:
+                    if not io.relaxed:  # committed bytes: sent straight from the page cache
+                        view, meta = target.engine.read_view(io.chunk_id, io.offset, io.length)
+                        return self._read_result(meta, len(view)), view
+                    buf = uninitialized_bytearray(io.length)  # only the n bytes read are sent
                     n, meta = target.engine.read(io.chunk_id, io.offset, io.length, memoryview(buf),
-                                                 relaxed=io.relaxed, nowait=True)
+                                                 relaxed=True, nowait=True)
                 except WouldBlock:
                     return None
             else:
+                buf = uninitialized_bytearray(io.length)
                 n, meta = await self._io(target.engine.read, io.chunk_id, io.offset, io.length, memoryview(buf),
                                          relaxed=io.relaxed)
-            return (spb.ReadResult(status=0, length=n, commit_ver=meta.commit_ver, chunk_size=meta.size,
-                                   checksum=meta.checksum), memoryview(buf)[:n])
+            return self._read_result(meta, n), memoryview(buf)[:n]
         except FSError as e:
             return spb.ReadResult(status=int(e.code)), None
+
+    @staticmethod
+    def _read_result(meta: spb.ChunkMeta, n: int) -> spb.ReadResult:
+        return spb.ReadResult(status=0, length=n, commit_ver=meta.commit_ver, chunk_size=meta.size,
+                              checksum=meta.checksum)
 
     # ---- other chain operations ----------------------------------------------------------
     async def QueryLastChunk(self, req: spb.QueryLastChunkReq, payload):

@@ -634,3 +634,65 @@ def test_payload_crc_is_checked_on_every_write_path_before_anything_is_written(e
     assert content(eng, c) == bytes(expect)
     m = eng.get(c)
     assert m.checksum == crc32c(bytes(expect)) and m.block_crcs == block_crcs(bytes(expect))
+
+
+def test_read_view_serves_committed_cached_bytes_without_copying(eng):
+    """read_view maps the page cache: same bytes and CRC checks as read(), WouldBlock when not cached."""
+    from threefs.storage import page_map
+    from threefs.storage.chunk_engine import WouldBlock
+
+    if not page_map.AVAILABLE:
+        pytest.skip("mmap/mincore unavailable on this platform: read() serves every read")
+    c = cid(3)
+    data = os.urandom(CS - 1000)
+    put(eng, c, 1, 0, data)
+    view, meta = eng.read_view(c, 70_000, 200_000)
+    assert bytes(view) == data[70_000:270_000] and meta.commit_ver == 1
+    view, _ = eng.read_view(c, CS - 1500, 5000)  # clipped to the content
+    assert bytes(view) == data[CS - 1500:]
+    assert bytes(eng.read_view(c, CS, 10)[0]) == b""
+    # a pending version is not served (and neither is a file whose pages left the cache)
+    write(eng, c, 2, 0, b"x" * 10)
+    with pytest.raises(FSError) as ei:
+        eng.read_view(c, 0, 10)
+    assert code_of(ei) == Code.CHUNK_NOT_COMMIT
+    eng.commit(c, 2, 1)
+    eng.sync()
+    fd = os.open(eng._path(c, 2), os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    with pytest.raises(WouldBlock):
+        eng.read_view(c, 0, CS)
+    # corruption is caught in the mapped bytes too
+    c2 = cid(4)
+    put(eng, c2, 1, 0, data)
+    with open(eng._path(c2, 1), "r+b") as f:
+        f.seek(BLOCK_SIZE + 7)
+        f.write(bytes([data[BLOCK_SIZE + 7] ^ 0xFF]))
+    assert bytes(eng.read_view(c2, 0, BLOCK_SIZE)[0]) == data[:BLOCK_SIZE]  # other blocks still fine
+    with pytest.raises(FSError) as ei:
+        eng.read_view(c2, BLOCK_SIZE, 10)
+    assert code_of(ei) == Code.CHECKSUM_MISMATCH
+
+
+def test_mapping_outlives_unlink_and_is_released_with_its_last_view(tmp_path):
+    from threefs.storage import page_map
+
+    if not page_map.AVAILABLE:
+        pytest.skip("mmap/mincore unavailable on this platform")
+    p = tmp_path / "f"
+    data = os.urandom(3 * page_map.PAGE + 11)
+    p.write_bytes(data)
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        view = page_map.map_if_resident(fd, 100, len(data) - 100)
+    finally:
+        os.close(fd)
+    assert view is not None
+    p.unlink()  # the inode lives while mapped, as a chunk version does after a commit
+    assert bytes(view) == data[100:]
+    sub = view[5:10]
+    del view
+    assert bytes(sub) == data[105:110]

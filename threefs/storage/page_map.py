@@ -1,0 +1,72 @@
+"""Read-only mappings of chunk files, to serve page-cache-resident bytes without copying them.
+
+A read served from a mapping costs one pass over the data (the CRC check) plus the socket's own
+copy, where `pread` into a buffer adds a full copy per byte. The mapping lives as long as any view
+of it (the transport keeps one until the bytes are sent) and is unmapped when the last one goes.
+
+Only ranges that can never shrink may be mapped (committed chunk versions: their files are never
+truncated below the committed size), since touching a page past the end of a file raises SIGBUS.
+"""
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+
+PAGE = mmap.PAGESIZE
+
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _mmap = _libc.mmap
+    _mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int64]
+    _mmap.restype = ctypes.c_void_p
+    _munmap = _libc.munmap
+    _munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    _munmap.restype = ctypes.c_int
+    _mincore = _libc.mincore
+    _mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    _mincore.restype = ctypes.c_int
+    AVAILABLE = True
+except (OSError, AttributeError):  # not Linux/glibc: callers fall back to pread
+    AVAILABLE = False
+
+_MAP_FAILED = ctypes.c_void_p(-1).value
+_RESIDENT_BIT = bytes(b & 1 for b in range(256))  # mincore: only the low bit of each byte is defined
+
+
+class _Mapping:
+    """Owns one mmap'd range; unmaps it when the last view of it is gone."""
+
+    __slots__ = ("addr", "length")
+
+    def __init__(self, addr: int, length: int) -> None:
+        self.addr, self.length = addr, length
+
+    def __del__(self) -> None:
+        _munmap(self.addr, self.length)
+
+
+def map_if_resident(fd: int, offset: int, length: int) -> memoryview | None:
+    """A read-only view of `[offset, offset+length)` of `fd`, or None if any page is not in the page cache.
+
+    The caller must guarantee the file keeps at least `offset+length` bytes while the view lives.
+    """
+    if not AVAILABLE or length <= 0:
+        return None
+    start = offset - offset % PAGE
+    span = offset + length - start
+    addr = _mmap(None, span, mmap.PROT_READ, mmap.MAP_SHARED, fd, start)
+    if addr is None or addr == _MAP_FAILED:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    owner = _Mapping(addr, span)
+    pages = -(-span // PAGE)
+    vec = ctypes.create_string_buffer(pages)
+    if _mincore(addr, span, vec) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    if 0 in vec.raw[:pages].translate(_RESIDENT_BIT):
+        return None  # `owner` goes with this frame: unmapped
+    arr = (ctypes.c_char * span).from_address(addr)
+    arr._owner = owner  # the views below keep `arr`, `arr` keeps the mapping
+    return memoryview(arr).cast("B")[offset - start:]
