@@ -1,16 +1,26 @@
 """S3 gateway throughput and small-object rates beside the native client, in the same run.
 
-    python benchmarks/s3.py [--objects 4] [--size-mib 64] [--clients 4] [--small 1000] [--dir DIR]
+    python benchmarks/s3.py [--objects 4] [--size-mib 64] [--clients 4] [--rounds 3] [--small 1000] [--dir DIR]
 
 Starts a temporary dev cluster (3 storage nodes, 1 MiB chunks) with an admin user, an S3 key and
 a `threefs s3 serve` process, then, with `--clients` concurrent workers:
   - native write/read: AsyncClient tasks, one object each at a time (16 MiB blocks, 4 in flight);
-  - S3 PUT/GET: one boto3 client per thread, put_object / get_object of whole objects;
+  - S3 PUT/GET: one boto3 client per thread, put_object / get_object of whole objects. boto3's
+    default over plain HTTP signs the payload (it SHA-256es the body before sending; the gateway
+    checks it) and adds x-amz-checksum-crc32; a second PUT row uses
+    Config(s3={"payload_signing_enabled": False}) (UNSIGNED-PAYLOAD: the CRC32 still guards the body,
+    the signature does not cover it; a choice for trusted networks);
+  - the large-object cases run `--rounds` times, each round into fresh names (no overwrites: a
+    rewrite would time truncation and garbage collection, not writing), native and S3 back to back
+    with the order alternating between rounds; each case reports its median, and S3/native is the
+    median of the per-round ratios (pairs measured seconds apart, so load from elsewhere on the
+    machine mostly cancels out);
   - 4 KiB objects: native create+write+close / open+read, and S3 PUT / GET, as operations per second;
   - multipart: the large objects again as uniform 8 MiB parts (plus a smaller last part, parts of one
     object in parallel), reporting upload MB/s and the CompleteMultipartUpload time, which the
     staging layout keeps independent of the object's size (uniform parts: no bytes are copied).
-Prints MB/s (or ops/s) per case and the S3/native ratio (target: >= 0.6 for large objects).
+Prints MB/s (or ops/s) per case and the S3/native ratio (target: >= 0.6 for large objects), and for the
+large-object cases the range over the rounds.
 """
 from __future__ import annotations
 
@@ -18,10 +28,12 @@ import argparse
 import asyncio
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import boto3
@@ -37,16 +49,16 @@ MIB = 1 << 20
 BLOCK = 16 * MIB
 
 
-async def native_large(mgmtd: str, n: int, size: int, workers: int) -> tuple[float, float]:
-    """Seconds to write then read `n` objects of `size` bytes with `workers` concurrent tasks."""
-    data = os.urandom(size)
+async def native_write(mgmtd: str, data: bytes, n: int, workers: int, tag: str) -> float:
+    """Seconds to write `n` fresh objects of len(data) bytes with `workers` concurrent tasks."""
+    size = len(data)
     async with AsyncClient(mgmtd, user=cpb.UserInfo(uid=0, gid=0)) as c:
-        await c.mkdir("/native", exist_ok=True)
+        await c.mkdir(f"/native-{tag}", exist_ok=True)
         sem = asyncio.Semaphore(workers)
 
         async def put(i: int) -> None:
             async with sem:
-                f = await c.open(f"/native/o{i}", "wb")
+                f = await c.open(f"/native-{tag}/o{i}", "wb")
                 blocks = asyncio.Semaphore(4)
 
                 async def w(off: int) -> None:
@@ -55,9 +67,19 @@ async def native_large(mgmtd: str, n: int, size: int, workers: int) -> tuple[flo
                 await asyncio.gather(*(w(off) for off in range(0, size, BLOCK)))
                 await f.close()
 
+        t0 = time.perf_counter()
+        await asyncio.gather(*(put(i) for i in range(n)))
+        return time.perf_counter() - t0
+
+
+async def native_read(mgmtd: str, n: int, size: int, workers: int, tag: str) -> float:
+    """Seconds to read the `n` objects native_write wrote under `tag`."""
+    async with AsyncClient(mgmtd, user=cpb.UserInfo(uid=0, gid=0)) as c:
+        sem = asyncio.Semaphore(workers)
+
         async def get(i: int) -> None:
             async with sem:
-                f = await c.open(f"/native/o{i}", "rb")
+                f = await c.open(f"/native-{tag}/o{i}", "rb")
                 blocks = asyncio.Semaphore(4)
 
                 async def r(off: int) -> int:
@@ -68,11 +90,8 @@ async def native_large(mgmtd: str, n: int, size: int, workers: int) -> tuple[flo
                 assert got == size
 
         t0 = time.perf_counter()
-        await asyncio.gather(*(put(i) for i in range(n)))
-        t_write = time.perf_counter() - t0
-        t0 = time.perf_counter()
         await asyncio.gather(*(get(i) for i in range(n)))
-        return t_write, time.perf_counter() - t0
+        return time.perf_counter() - t0
 
 
 async def native_small(mgmtd: str, n: int, workers: int) -> tuple[float, float]:
@@ -98,17 +117,30 @@ async def native_small(mgmtd: str, n: int, workers: int) -> tuple[float, float]:
         return t_write, time.perf_counter() - t0
 
 
-def s3_run(endpoint: str, access: str, secret: str, bucket: str, n: int, size: int, workers: int,
-           prefix: str) -> tuple[float, float]:
-    """Seconds to PUT then GET `n` objects of `size` bytes from `workers` threads (one boto3 client each)."""
-    data = os.urandom(size)
-    clients = [boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access, aws_secret_access_key=secret,
-                            region_name="us-east-1",
-                            config=Config(s3={"addressing_style": "path"}, max_pool_connections=4))
-               for _ in range(workers)]
+def s3_clients(endpoint: str, access: str, secret: str, workers: int, signed: bool = True) -> list:
+    """One boto3 client per worker; `signed=False`: UNSIGNED-PAYLOAD (boto3 skips hashing the body)."""
+    s3cfg = {"addressing_style": "path"} if signed else {"addressing_style": "path", "payload_signing_enabled": False}
+    return [boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access, aws_secret_access_key=secret,
+                         region_name="us-east-1", config=Config(s3=s3cfg, max_pool_connections=4))
+            for _ in range(workers)]
+
+
+def s3_put(clients: list, bucket: str, data: bytes, n: int, prefix: str) -> float:
+    """Seconds to PUT `n` objects (one thread per client)."""
+    workers = len(clients)
 
     def put(i: int) -> None:
         clients[i % workers].put_object(Bucket=bucket, Key=f"{prefix}/o{i}", Body=data)
+
+    with ThreadPoolExecutor(workers) as pool:
+        t0 = time.perf_counter()
+        list(pool.map(put, range(n)))
+        return time.perf_counter() - t0
+
+
+def s3_get(clients: list, bucket: str, size: int, n: int, prefix: str) -> float:
+    """Seconds to GET the `n` objects s3_put wrote under `prefix`."""
+    workers = len(clients)
 
     def get(i: int) -> None:
         body = clients[i % workers].get_object(Bucket=bucket, Key=f"{prefix}/o{i}")["Body"]
@@ -119,11 +151,37 @@ def s3_run(endpoint: str, access: str, secret: str, bucket: str, n: int, size: i
 
     with ThreadPoolExecutor(workers) as pool:
         t0 = time.perf_counter()
-        list(pool.map(put, range(n)))
-        t_put = time.perf_counter() - t0
-        t0 = time.perf_counter()
         list(pool.map(get, range(n)))
-        return t_put, time.perf_counter() - t0
+        return time.perf_counter() - t0
+
+
+def s3_run(endpoint: str, access: str, secret: str, bucket: str, n: int, size: int, workers: int,
+           prefix: str) -> tuple[float, float]:
+    """Seconds to PUT then GET `n` objects of `size` bytes from `workers` threads (one boto3 client each)."""
+    clients = s3_clients(endpoint, access, secret, workers)
+    data = os.urandom(size)
+    return s3_put(clients, bucket, data, n, prefix), s3_get(clients, bucket, size, n, prefix)
+
+
+def large_rounds(dc: DevCluster, endpoint: str, access: str, secret: str, bucket: str, n: int, size: int,
+                 workers: int, rounds: int) -> dict[str, list[float]]:
+    """Per round, seconds of each large-object case: native write/read, S3 PUT (signed and unsigned
+    payload) and GET; fresh names every round, native and S3 back to back, order alternating."""
+    data = os.urandom(size)
+    signed = s3_clients(endpoint, access, secret, workers)
+    unsigned = s3_clients(endpoint, access, secret, workers, signed=False)
+    t: dict[str, list[float]] = {k: [] for k in ("nw", "sw", "uw", "nr", "sr")}
+    for r in range(rounds):
+        tag = f"r{r}"
+        writes = [("nw", partial(asyncio.run, native_write(dc.mgmtd_address, data, n, workers, tag))),
+                  ("sw", partial(s3_put, signed, bucket, data, n, f"large-{tag}")),
+                  ("uw", partial(s3_put, unsigned, bucket, data, n, f"large-u{tag}"))]
+        reads = [("nr", partial(asyncio.run, native_read(dc.mgmtd_address, n, size, workers, tag))),
+                 ("sr", partial(s3_get, signed, bucket, size, n, f"large-{tag}"))]
+        for phase in (writes, reads):
+            for k, fn in (phase if r % 2 == 0 else phase[::-1]):
+                t[k].append(fn())
+    return t
 
 
 def s3_multipart(endpoint: str, access: str, secret: str, bucket: str, n: int, size: int, workers: int,
@@ -162,6 +220,7 @@ def main() -> None:
     ap.add_argument("--objects", type=int, default=4, help="Large objects per case.")
     ap.add_argument("--size-mib", type=int, default=64)
     ap.add_argument("--clients", type=int, default=4, help="Concurrent workers (boto3 clients / tasks).")
+    ap.add_argument("--rounds", type=int, default=3, help="Rounds of the large-object cases (medians reported).")
     ap.add_argument("--small", type=int, default=1000, help="4 KiB objects per case.")
     ap.add_argument("--dir", default=None, help="Where the temporary cluster lives (default: a temp dir).")
     ns = ap.parse_args()
@@ -175,26 +234,39 @@ def main() -> None:
                      region_name="us-east-1", config=Config(s3={"addressing_style": "path"})
                      ).create_bucket(Bucket="bench")
 
-        n_w, n_r = asyncio.run(native_large(dc.mgmtd_address, ns.objects, size, ns.clients))
-        s_w, s_r = s3_run(endpoint, access, secret, "bench", ns.objects, size, ns.clients, "large")
+        t = large_rounds(dc, endpoint, access, secret, "bench", ns.objects, size, ns.clients, ns.rounds)
         ns_w, ns_r = asyncio.run(native_small(dc.mgmtd_address, ns.small, ns.clients * 4))
         ss_w, ss_r = s3_run(endpoint, access, secret, "bench", ns.small, 4096, ns.clients, "small")
         mp_up, mp_done = s3_multipart(endpoint, access, secret, "bench", ns.objects, size + 12345, ns.clients)
         mb = ns.objects * size / 1e6
-        print(f"{ns.objects} x {ns.size_mib} MiB objects, {ns.small} x 4 KiB objects, {ns.clients} clients; "
-              f"dev cluster {len(dc.chains())} chains x 3 replicas, 1 MiB chunks")
-        print(f"{'case':<28}{'value':>12}{'unit':>8}{'S3/native':>12}")
-        print(f"{'native write 64 MiB':<28}{mb / n_w:>12.1f}{'MB/s':>8}")
-        print(f"{'S3 PUT 64 MiB':<28}{mb / s_w:>12.1f}{'MB/s':>8}{n_w / s_w:>12.2f}")
-        print(f"{'native read 64 MiB':<28}{mb / n_r:>12.1f}{'MB/s':>8}")
-        print(f"{'S3 GET 64 MiB':<28}{mb / s_r:>12.1f}{'MB/s':>8}{n_r / s_r:>12.2f}")
-        print(f"{'native create 4 KiB':<28}{ns.small / ns_w:>12.0f}{'ops/s':>8}")
-        print(f"{'S3 PUT 4 KiB':<28}{ns.small / ss_w:>12.0f}{'ops/s':>8}{ns_w / ss_w:>12.2f}")
-        print(f"{'native read 4 KiB':<28}{ns.small / ns_r:>12.0f}{'ops/s':>8}")
-        print(f"{'S3 GET 4 KiB':<28}{ns.small / ss_r:>12.0f}{'ops/s':>8}{ns_r / ss_r:>12.2f}")
-        print(f"{'S3 multipart upload':<28}{(mb + ns.objects * 12345 / 1e6) / mp_up:>12.1f}{'MB/s':>8}"
-              f"{n_w / mp_up:>12.2f}")
-        print(f"{'S3 multipart complete':<28}{mp_done * 1e3:>12.1f}{'ms':>8}")
+        med = statistics.median
+
+        def rate(k: str) -> float:
+            return mb / med(t[k])
+
+        def ratio(k: str, native: str) -> float:        # median of the per-round ratios
+            return med(a / b for a, b in zip(t[native], t[k]))
+
+        def spread(k: str) -> str:
+            return f"{mb / max(t[k]):.0f}-{mb / min(t[k]):.0f}"
+
+        label = f"{ns.size_mib} MiB"
+        print(f"{ns.objects} x {ns.size_mib} MiB objects ({ns.rounds} rounds, medians), {ns.small} x 4 KiB objects, "
+              f"{ns.clients} clients; dev cluster {len(dc.chains())} chains x 3 replicas, 1 MiB chunks")
+        print(f"{'case':<36}{'value':>10}{'unit':>7}{'S3/native':>11}   rounds (MB/s)")
+        rows = [("native write " + label, "nw", None), ("S3 PUT " + label, "sw", "nw"),
+                ("S3 PUT " + label + " UNSIGNED-PAYLOAD", "uw", "nw"),
+                ("native read " + label, "nr", None), ("S3 GET " + label, "sr", "nr")]
+        for name, k, native in rows:
+            r = f"{ratio(k, native):>11.2f}" if native else " " * 11
+            print(f"{name:<36}{rate(k):>10.1f}{'MB/s':>7}{r}   {spread(k)}")
+        print(f"{'native create 4 KiB':<36}{ns.small / ns_w:>10.0f}{'ops/s':>7}")
+        print(f"{'S3 PUT 4 KiB':<36}{ns.small / ss_w:>10.0f}{'ops/s':>7}{ns_w / ss_w:>11.2f}")
+        print(f"{'native read 4 KiB':<36}{ns.small / ns_r:>10.0f}{'ops/s':>7}")
+        print(f"{'S3 GET 4 KiB':<36}{ns.small / ss_r:>10.0f}{'ops/s':>7}{ns_r / ss_r:>11.2f}")
+        print(f"{'S3 multipart upload':<36}{(mb + ns.objects * 12345 / 1e6) / mp_up:>10.1f}{'MB/s':>7}"
+              f"{med(t['nw']) / mp_up:>11.2f}")
+        print(f"{'S3 multipart complete':<36}{mp_done * 1e3:>10.1f}{'ms':>7}")
     finally:
         dc.down()
         shutil.rmtree(root, ignore_errors=True)

@@ -158,3 +158,68 @@ def test_unsigned_trailer_checksum(gateway, bucket, s3, fs, good):
     else:
         assert status == 400 and b"BadDigest" in rsp
         assert not fs.exists(f"/{bucket}/trailer")
+
+
+# Bodies of several gateway blocks (4 MiB), hashed on worker threads while the next block arrives: a bad
+# digest of any kind must still fail with its S3 error and leave neither the object nor a temporary.
+BIG = (9 << 20) + 12345
+
+
+def _crc32_b64(data: bytes) -> str:
+    import base64
+    import zlib
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+@pytest.mark.parametrize("bad", [None, "sha256", "md5", "crc32"])
+def test_large_body_digests(gateway, bucket, s3, fs, bad):
+    import base64
+    data = os.urandom(BIG)
+    other = data[:-1] + bytes([data[-1] ^ 1])          # differs in the last byte only (the last, short block)
+    hdr = {"content-md5": base64.b64encode(hashlib.md5(other if bad == "md5" else data).digest()).decode(),
+           "x-amz-checksum-crc32": _crc32_b64(other if bad == "crc32" else data)}
+    status, rsp, headers = signed_request(gateway.endpoint, "PUT", f"/{bucket}/big", gateway.alice.access,
+                                          gateway.alice.secret, body=data, headers=hdr,
+                                          payload=hashlib.sha256(other if bad == "sha256" else data).hexdigest())
+    if bad is None:
+        assert status == 200, rsp
+        assert headers["etag"] == f'"{hashlib.md5(data).hexdigest()}"'
+        got = s3.get_object(Bucket=bucket, Key="big")
+        assert got["ETag"] == headers["etag"] and got["Body"].read() == data
+    else:
+        want = "XAmzContentSHA256Mismatch" if bad == "sha256" else "BadDigest"
+        assert status == 400 and f"<Code>{want}</Code>".encode() in rsp, rsp
+        assert not fs.exists(f"/{bucket}/big")
+    assert [n for n in fs.listdir(f"/{bucket}/.s3-uploads")] == []
+
+
+@pytest.mark.parametrize("good", [True, False])
+def test_large_body_trailer_checksum(gateway, bucket, s3, fs, good):
+    data = os.urandom(BIG)
+    crc = _crc32_b64(data if good else data[:-1] + b"\0")
+    body = b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in (data[i:i + (1 << 20) + 7]
+                                                                         for i in range(0, len(data), (1 << 20) + 7)))
+    body += f"0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n".encode()
+    hdr = {"content-encoding": "aws-chunked", "x-amz-decoded-content-length": str(len(data)),
+           "x-amz-trailer": "x-amz-checksum-crc32"}
+    status, rsp, _ = signed_request(gateway.endpoint, "PUT", f"/{bucket}/trailer", gateway.alice.access,
+                                    gateway.alice.secret, body=body, headers=hdr,
+                                    payload="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+    if good:
+        assert status == 200, rsp
+        assert s3.get_object(Bucket=bucket, Key="trailer")["Body"].read() == data
+    else:
+        assert status == 400 and b"BadDigest" in rsp
+        assert not fs.exists(f"/{bucket}/trailer")
+
+
+def test_undeclared_trailer_checksum_is_refused(gateway, bucket, fs):
+    data = os.urandom(100_000)
+    body = f"{len(data):x}\r\n".encode() + data + b"\r\n" + \
+        f"0\r\nx-amz-checksum-crc32:{_crc32_b64(data)}\r\n\r\n".encode()
+    hdr = {"content-encoding": "aws-chunked", "x-amz-decoded-content-length": str(len(data))}
+    status, rsp, _ = signed_request(gateway.endpoint, "PUT", f"/{bucket}/undeclared", gateway.alice.access,
+                                    gateway.alice.secret, body=body, headers=hdr,
+                                    payload="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+    assert status == 400 and b"InvalidRequest" in rsp, rsp
+    assert not fs.exists(f"/{bucket}/undeclared")

@@ -310,11 +310,19 @@ def test_interrupted_put_leaves_nothing(gateway, bucket, s3, fs):
     sig = s3_util._sign(s3_util._key(gateway.alice.secret, amz[:8]), sts)
     h["authorization"] = (f"AWS4-HMAC-SHA256 Credential={gateway.alice.access}/{scope}, "
                           f"SignedHeaders={';'.join(signed)}, Signature={sig}")
+    def puts_done() -> float:       # PutObject requests finished (any status), cleanup included
+        import re
+        import urllib.request
+        text = urllib.request.urlopen(gateway.metrics, timeout=30).read().decode()
+        return sum(float(v) for v in re.findall(r'^threefs_s3_requests_total\{op="PutObject",[^}]*\} (\S+)$', text,
+                                                re.MULTILINE))
+
+    before = puts_done()
     with socket.create_connection(host.split(":")) as sock:
         head = f"PUT /{bucket}/victim HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
         sock.sendall(head.encode() + b"x" * 100_000)          # a tenth of the declared body, then hang up
     deadline = time.monotonic() + 20
-    while fs.listdir(f"/{bucket}/.s3-uploads") and time.monotonic() < deadline:
-        time.sleep(0.05)                                      # polling the gateway's cleanup, not a fixed wait
+    while puts_done() == before and time.monotonic() < deadline:
+        time.sleep(0.05)            # polling for the interrupted request to end (it may not have begun yet)
     assert fs.listdir(f"/{bucket}/.s3-uploads") == []
     assert s3.get_object(Bucket=bucket, Key="victim")["Body"].read() == b"old"

@@ -107,6 +107,7 @@ class ClusterSpec:
     fuse: bool = False                 # mount the file system at mountpoint (default DATA_DIR/mnt)
     mountpoint: str = ""
     s3: bool = False                   # S3 endpoint (credentials of the dev admin user in cluster.json)
+    s3_domain: str = "s3.localhost"    # S3 also answers virtual-hosted style, Host BUCKET.<this> ("": off)
     hdfs: bool = False                 # WebHDFS endpoint
     metrics: bool = True               # every service serves Prometheus /metrics on a port of its own
     extra: dict = field(default_factory=dict)
@@ -194,7 +195,8 @@ class DevCluster:
             "--gc-interval", str(s.gc_interval), *common]))
         if s.s3:
             sp = port()
-            self.procs.append(Proc("s3", 1, sp, ["s3", "serve", "--mgmtd", mgmtd_addr, "--port", str(sp), *common]))
+            self.procs.append(Proc("s3", 1, sp, ["s3", "serve", "--mgmtd", mgmtd_addr, "--port", str(sp), *common]
+                                   + (["--domain", s.s3_domain] if s.s3_domain else [])))
         if s.hdfs:
             hp = port()
             self.procs.append(Proc("hdfs", 1, hp, ["hdfs", "serve", "--mgmtd", mgmtd_addr, "--port", str(hp),

@@ -17,7 +17,7 @@ import stat as st
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote
 from xml.sax.saxutils import escape
@@ -57,6 +57,7 @@ MAX_XML_BODY = 2 << 20
 RENAME_NOREPLACE = 1
 ANONYMOUS_UID = 65534
 KEY_CACHE_TTL = 5.0
+READ_BUFSIZE = 1 << 20       # request body bytes aiohttp buffers before it stops reading the socket
 
 S3_REQUESTS = Counter("threefs_s3_requests", "S3 requests, by operation and HTTP status", ["op", "status"])
 S3_LATENCY = Histogram("threefs_s3_latency_seconds", "S3 request latency, by operation", ["op"],
@@ -163,7 +164,7 @@ class S3Gateway:
         await self.system.connect()
         app = web.Application(client_max_size=MAX_XML_BODY)
         app.router.add_route("*", "/{tail:.*}", self.handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, read_bufsize=READ_BUFSIZE)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
@@ -409,7 +410,9 @@ class S3Gateway:
         sha = ctx.signed.payload_hash if ctx.signed is not None else None
         sha = sha if sha and len(sha) == 64 else None
         want = {alg: ctx.header(f"x-amz-checksum-{alg}") for alg in Checksums.ALGS}
-        return Checksums(md5, sha, {k: v for k, v in want.items() if v})
+        trailing = [t.strip().lower().removeprefix("x-amz-checksum-")
+                    for t in (ctx.header("x-amz-trailer") or "").split(",") if t.strip()]
+        return Checksums(md5, sha, {k: v for k, v in want.items() if v}, trailing)
 
     def body(self, ctx: Ctx, sums: Checksums, hash_inline: bool = True) -> AsyncIterator[bytes]:
         """The request body as decoded chunks (aws-chunked decoded and verified), hashed into `sums` unless
@@ -420,8 +423,10 @@ class S3Gateway:
 
         async def plain() -> AsyncIterator[bytes]:
             while True:
-                data = await content.readany()
+                data, end_of_http_chunk = await content.readchunk()     # buffered pieces as received: no join
                 if not data:
+                    if end_of_http_chunk and not content.at_eof():    # the end of a Transfer-Encoding chunk
+                        continue
                     break
                 if hash_inline:
                     sums.update(data)
@@ -470,7 +475,8 @@ class S3Gateway:
         return bytes(data)
 
     async def write_stream(self, c: AsyncClient, path: str, chunks: AsyncIterator[bytes], ctx: Ctx | None = None,
-                           hasher: Callable[[bytes], None] | None = None) -> tuple[int, mp.Inode]:
+                           hasher: Callable[[bytes], None] | Sequence[Callable[[bytes], None]] | None = None,
+                           expect: int | None = None) -> tuple[int, mp.Inode]:
         """Create `path` (fresh) and stream `chunks` into it; returns (size, inode after close).
 
         With `ctx`, a missing bucket is NoSuchBucket and a missing uploads directory is created."""
@@ -482,7 +488,7 @@ class S3Gateway:
             await self.require_bucket(ctx)
             await ensure_uploads_dir(self.system, ctx.bucket)
             f = await c.open_flags(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, perm=0o644)
-        w = BlockWriter(f, hasher=hasher)
+        w = BlockWriter(f, hasher=hasher, expect=expect)
         try:
             async for data in chunks:
                 await w.write(data)
@@ -502,7 +508,8 @@ class S3Gateway:
         tmp = tmp_path(ctx.bucket)
         try:
             size, inode = await self.write_stream(c, tmp, chunks, ctx,
-                                                  sums.update if hash_blocks and sums is not None else None)
+                                                  sums.lanes() if hash_blocks and sums is not None else None,
+                                                  expect=expect_size)
             if expect_size is not None and size != expect_size:
                 raise S3Error("IncompleteBody", f"received {size} of {expect_size} bytes")
             if sums is not None:

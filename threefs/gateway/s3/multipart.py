@@ -191,7 +191,8 @@ class Multipart:
         c = ctx.client
         tmp = f"{updir}/.tmp-{uuid.uuid4().hex}"
         try:
-            size, inode = await self.gw.write_stream(c, tmp, chunks, hasher=sums.update if hash_blocks else None)
+            size, inode = await self.gw.write_stream(c, tmp, chunks, hasher=sums.lanes() if hash_blocks else None,
+                                                     expect=expect)
         except (FileNotFoundError, NotADirectoryError):
             raise _no_upload(ctx.query["uploadId"]) from None
         try:
@@ -221,7 +222,7 @@ class Multipart:
             if not await c.exists(updir):
                 raise _no_upload(ctx.query["uploadId"]) from None
             raise _NoStaging from None              # an upload begun before staging files existed
-        w = BlockWriter(f, at, hasher=sums.update if hash_blocks else None)
+        w = BlockWriter(f, at, hasher=sums.lanes() if hash_blocks else None, expect=expect)
         try:
             async for data in _bounded(chunks, expect):
                 await w.write(data)

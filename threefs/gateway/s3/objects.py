@@ -6,11 +6,13 @@ import base64
 import errno
 import hashlib
 import json
+import os
 import re
 import uuid
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import crc32c as _crc32c
@@ -21,7 +23,11 @@ from threefs.gateway.s3.listing import UPLOADS_DIR
 from threefs.proto import meta_pb2 as mp
 
 BLOCK = 4 << 20            # bytes per storage read/write
-DEPTH = 4                  # blocks in flight per stream
+DEPTH = 4                  # blocks read ahead per stream
+WRITE_BLOCK = 4 << 20      # bytes per storage write of a request body (4 chunks of the default layout)
+WRITE_DEPTH = 4            # body blocks in flight per stream (their writes, and hashes running behind them)
+MAX_BUFFERS = WRITE_DEPTH + 2   # write buffers per stream: WRITE_DEPTH in flight, one filling, one spare
+INLINE_HASH = 256 << 10    # blocks up to this size are hashed on the event loop (no thread round trip)
 META_XATTR = "user.s3.meta"
 ACL_XATTR = "user.s3.acl"
 MAX_KEY = 1024
@@ -110,26 +116,41 @@ class Checksums:
 
     ALGS = ("crc32", "crc32c", "sha1", "sha256")
 
-    def __init__(self, want_md5: str | None, want_sha256: str | None, want: dict[str, str]) -> None:
+    def __init__(self, want_md5: str | None, want_sha256: str | None, want: dict[str, str],
+                 trailing: tuple[str, ...] | list[str] = ()) -> None:
+        """`want`: x-amz-checksum-* values declared up front; `trailing`: algorithms whose values come in
+        the body's trailer (x-amz-trailer), computed from the first byte on."""
         self.md5 = hashlib.md5()
         self.want_md5 = want_md5
         self.sha = hashlib.sha256() if want_sha256 else None
         self.want_sha256 = want_sha256
         self.want = dict(want)
+        self.compute = frozenset(self.want) | frozenset(a for a in trailing if a in self.ALGS)
         self.crc32 = 0
         self.crc32c = 0
-        self.sha1 = hashlib.sha1() if "sha1" in self.want else None
-        self.sha256x = hashlib.sha256() if "sha256" in self.want else None
+        self.sha1 = hashlib.sha1() if "sha1" in self.compute else None
+        self.sha256x = hashlib.sha256() if "sha256" in self.compute else None
         self.size = 0
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | memoryview) -> None:
+        self._update_md5(data)
+        self._update_rest(data)
+
+    def lanes(self) -> list[Callable[[bytes | memoryview], None]]:
+        """update() split in two halves that may run concurrently (each sees every piece, in order):
+        MD5 (the slowest) and the rest (SHA-256, the x-amz-checksum-* algorithms)."""
+        return [self._update_md5, self._update_rest]
+
+    def _update_md5(self, data: bytes | memoryview) -> None:
         self.size += len(data)
         self.md5.update(data)
+
+    def _update_rest(self, data: bytes | memoryview) -> None:
         if self.sha is not None:
             self.sha.update(data)
-        if "crc32" in self.want:
+        if "crc32" in self.compute:
             self.crc32 = zlib.crc32(data, self.crc32)
-        if "crc32c" in self.want:
+        if "crc32c" in self.compute:
             self.crc32c = _crc32c.crc32c(data, self.crc32c)
         if self.sha1 is not None:
             self.sha1.update(data)
@@ -137,9 +158,14 @@ class Checksums:
             self.sha256x.update(data)
 
     def add_trailers(self, trailers: dict[str, str]) -> None:
+        """Checksums from the body's trailer; one x-amz-trailer did not announce cannot have been computed
+        while the body streamed, so it is refused rather than left unchecked."""
         for alg in self.ALGS:
             v = trailers.get(f"x-amz-checksum-{alg}")
             if v:
+                if alg not in self.compute:
+                    raise S3Error("InvalidRequest", f"the trailing x-amz-checksum-{alg} was not declared in "
+                                                    "the x-amz-trailer header")
                 self.want[alg] = v
 
     def verify(self) -> None:
@@ -158,48 +184,130 @@ class Checksums:
 
 
 class BlockWriter:
-    """Buffer a byte stream into BLOCK-sized pwrites, DEPTH of them in flight."""
+    """Copy a byte stream into WRITE_BLOCK-sized buffers and pwrite each as it fills, several in flight.
 
-    def __init__(self, f: AsyncFile, offset: int = 0, hasher: Callable[[bytes], None] | None = None) -> None:
+    `hasher` (one callable or a sequence of them: independent "lanes", e.g. Checksums.lanes()) sees
+    every block, in order within a lane; lanes run concurrently with each other, with the writes and
+    with receiving the next block, on worker threads (hashlib and zlib release the GIL on large
+    buffers). Buffers are recycled once their write and hashes are done, so a stream holds at most
+    MAX_BUFFERS blocks whatever its length, and body bytes are copied once (into the block) and handed
+    to pwrite and the hashers as memoryviews."""
+
+    def __init__(self, f: AsyncFile, offset: int = 0,
+                 hasher: Callable[[bytes], None] | Sequence[Callable[[bytes], None]] | None = None,
+                 expect: int | None = None) -> None:
         self.f = f
         self.offset = offset
-        self.buf = bytearray()
-        self.tasks: deque[asyncio.Task] = deque()
-        self.hasher = hasher
-        self._hashing: asyncio.Future | None = None
+        self.lanes: list[Callable] = [] if hasher is None else \
+            list(hasher) if isinstance(hasher, (list, tuple)) else [hasher]
+        self.expect = expect            # declared length, when known: the last buffer is cut to size
+        self.received = 0
+        self.block: bytearray | None = None
+        self.view: memoryview | None = None
+        self.fill = 0
+        self.free: list[bytearray] = []
+        self.nbufs = 0
+        self.pending: deque[tuple[bytearray, list[asyncio.Task]]] = deque()
+        self.tails: list[asyncio.Task | None] = [None] * len(self.lanes)
+
+    def _alloc_size(self) -> int:
+        left = WRITE_BLOCK if self.expect is None else self.expect - self.received
+        return left if 0 < left < WRITE_BLOCK else WRITE_BLOCK     # past the declared length: full blocks
+
+    async def _take_buffer(self) -> None:
+        want = self._alloc_size()
+        if want < WRITE_BLOCK:              # the short last block (or a small object): a buffer of its size
+            buf = bytearray(want)
+        elif self.free:
+            buf = self.free.pop()
+        elif self.nbufs < MAX_BUFFERS:
+            buf = bytearray(WRITE_BLOCK)
+            self.nbufs += 1
+        else:
+            buf = await self._retire()
+        self.block, self.view, self.fill = buf, memoryview(buf), 0
+
+    async def _retire(self) -> bytearray:
+        """Wait for the oldest block's write and hashes; its buffer is free again."""
+        buf, tasks = self.pending[0]
+        for t in tasks:
+            await t                 # on failure the block stays pending: abort() cancels and reaps its tasks
+        self.pending.popleft()
+        return buf
+
+    async def _hash(self, prev: asyncio.Task | None, fn: Callable, data: memoryview) -> None:
+        if prev is not None:
+            await prev
+        await asyncio.get_running_loop().run_in_executor(_hash_pool(), fn, data)
 
     async def _flush(self) -> None:
-        data, self.buf = self.buf, bytearray()        # hand the buffer over: no copy
-        if self.hasher is not None:         # hash off the event loop (hashlib drops the GIL), blocks in order
-            if self._hashing is not None:
-                await self._hashing
-            self._hashing = asyncio.get_running_loop().run_in_executor(None, self.hasher, data)
-        self.tasks.append(asyncio.create_task(self.f.pwrite(data, self.offset)))
-        self.offset += len(data)
-        while len(self.tasks) >= DEPTH:
-            await self.tasks.popleft()
+        buf, n = self.block, self.fill
+        assert buf is not None and self.view is not None
+        data = self.view[:n]
+        self.block = self.view = None
+        tasks = [asyncio.create_task(self.f.pwrite(data, self.offset))]
+        for i, fn in enumerate(self.lanes):
+            prev = self.tails[i]
+            if n <= INLINE_HASH and (prev is None or prev.done()):     # small: no thread round trip
+                if prev is not None:
+                    prev.result()
+                fn(data)
+                self.tails[i] = None
+                continue
+            t = asyncio.create_task(self._hash(prev, fn, data))
+            self.tails[i] = t
+            tasks.append(t)
+        self.pending.append((buf, tasks))
+        self.offset += n
+        while len(self.pending) > WRITE_DEPTH:     # bound the writes in flight; keep finished buffers for reuse
+            old = await self._retire()
+            if len(old) == WRITE_BLOCK:
+                self.free.append(old)
 
-    async def write(self, data: bytes) -> None:
-        self.buf += data
-        if len(self.buf) >= BLOCK:
-            await self._flush()
+    async def write(self, data: bytes | memoryview) -> None:
+        data = memoryview(data).cast("B") if not isinstance(data, memoryview) else data
+        pos, n = 0, len(data)
+        while pos < n:
+            if self.block is None:
+                await self._take_buffer()
+            assert self.block is not None and self.view is not None
+            k = min(n - pos, len(self.block) - self.fill)
+            self.view[self.fill:self.fill + k] = data[pos:pos + k]
+            self.fill += k
+            pos += k
+            self.received += k
+            if self.fill == len(self.block):
+                await self._flush()
 
     async def finish(self) -> int:
-        """Write what is buffered, wait for every write; returns the end offset."""
-        if self.buf:
+        """Write what is buffered, wait for every write and hash; returns the end offset."""
+        if self.block is not None and self.fill:
             await self._flush()
-        while self.tasks:
-            await self.tasks.popleft()
-        if self._hashing is not None:
-            await self._hashing
+        self.block = self.view = None
+        while self.pending:
+            await self._retire()
+        self.free.clear()
         return self.offset
 
     async def abort(self) -> None:
-        for t in self.tasks:
+        tasks = [t for _, ts in self.pending for t in ts]
+        for t in tasks:
             t.cancel()
-        pending = [*self.tasks, *([self._hashing] if self._hashing is not None else [])]
-        await asyncio.gather(*pending, return_exceptions=True)
-        self.tasks.clear()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.pending.clear()
+        self.free.clear()
+        self.block = self.view = None
+
+
+_HASH_POOL: ThreadPoolExecutor | None = None
+
+
+def _hash_pool() -> ThreadPoolExecutor:
+    """Threads that hash request bodies, shared by all requests (more would only time-slice the cores)."""
+    global _HASH_POOL
+    if _HASH_POOL is None:
+        _HASH_POOL = ThreadPoolExecutor(max(4, 2 * (os.cpu_count() or 1)), thread_name_prefix="s3-hash")
+    return _HASH_POOL
 
 
 async def read_blocks(f: AsyncFile, start: int, end: int) -> AsyncIterator[bytes]:
