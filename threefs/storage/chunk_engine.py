@@ -234,6 +234,16 @@ def _fsync_path(path: str) -> None:
         os.close(fd)
 
 
+def _open_data(path: str) -> int | None:
+    """A read-only fd of a chunk data file; None if it is gone (IO_ERROR for any other failure)."""
+    try:
+        return os.open(path, os.O_RDONLY | _O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise make_error(Code.IO_ERROR, f"opening {path}: {e}") from e
+
+
 def _blocks_ok(pieces: list[memoryview], first: int, stop: int, crcs: bytes) -> bool:
     """Whether `pieces` (together: the content of the blocks `[first, stop)`) match their block CRCs."""
     if len(crcs) < 4 * -(-stop // BLOCK_SIZE):
@@ -699,12 +709,9 @@ class ChunkEngine:
             target = memoryview(bytearray(n)) if dest is None else dest[:n]
             if n:
                 path = self._path(chunk_id, ver)
-                try:
-                    fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
-                except FileNotFoundError:
+                fd = _open_data(path)
+                if fd is None:
                     continue  # committed over or removed since the lookup
-                except OSError as e:
-                    raise make_error(Code.IO_ERROR, f"opening {path}: {e}") from e
                 try:
                     ok = self._read_fd(fd, size, crcs, offset, n, target, nowait)
                 except OSError as e:
@@ -748,12 +755,9 @@ class ChunkEngine:
             first = offset // BLOCK_SIZE * BLOCK_SIZE
             stop = min(-(-(offset + n) // BLOCK_SIZE) * BLOCK_SIZE, size)
             path = self._path(chunk_id, ver)
-            try:
-                fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
-            except FileNotFoundError:
+            fd = _open_data(path)
+            if fd is None:
                 continue  # committed over or removed since the lookup
-            except OSError as e:
-                raise make_error(Code.IO_ERROR, f"opening {path}: {e}") from e
             try:
                 if os.fstat(fd).st_size < stop:
                     raise make_error(Code.CHECKSUM_MISMATCH, f"chunk {chunk_id.hex()} v{ver} is shorter than {size}")

@@ -44,6 +44,7 @@ from threefs.gateway.s3.objects import (
     read_blocks,
     read_meta,
     tmp_path,
+    write_body,
 )
 from threefs.mgmtd.users import UsersClient
 from threefs.proto import common_pb2 as cpb
@@ -488,16 +489,7 @@ class S3Gateway:
             await self.require_bucket(ctx)
             await ensure_uploads_dir(self.system, ctx.bucket)
             f = await c.open_flags(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, perm=0o644)
-        w = BlockWriter(f, hasher=hasher, expect=expect)
-        try:
-            async for data in chunks:
-                await w.write(data)
-            size = await w.finish()
-        except BaseException:
-            await w.abort()
-            await f.close()
-            raise
-        await f.close()
+        size = await write_body(f, BlockWriter(f, hasher=hasher, expect=expect), chunks)
         return size, f.inode
 
     async def put_file(self, ctx: Ctx, chunks: AsyncIterator[bytes], meta: ObjectMeta, sums: Checksums | None,

@@ -40,6 +40,7 @@ from threefs.gateway.s3.objects import (
     ensure_uploads_dir,
     read_blocks,
     read_meta,
+    write_body,
 )
 
 if TYPE_CHECKING:
@@ -113,6 +114,23 @@ async def _record(c: AsyncClient, updir: str, n: int) -> ObjectMeta:
 def _source(updir: str, n: int, meta: ObjectMeta) -> tuple[str, int]:
     """Where part `n`'s bytes are: (path, offset)."""
     return (f"{updir}/{STAGING}", meta.part_at) if meta.part_at >= 0 else (f"{updir}/{n:05d}", 0)
+
+
+async def _remove_quietly(c: AsyncClient, path: str) -> None:
+    try:
+        await c.remove(path)
+    except OSError:
+        pass
+
+
+async def _publish(c: AsyncClient, tmp: str, meta: ObjectMeta, dest: str) -> None:
+    """Attach `meta` to the temporary file `tmp` and rename it over `dest` (removing `tmp` on failure)."""
+    try:
+        await c.setxattr(tmp, META_XATTR, meta.dumps())
+        await c.rename(tmp, dest)
+    except BaseException:
+        await _remove_quietly(c, tmp)
+        raise
 
 
 class Multipart:
@@ -200,14 +218,10 @@ class Multipart:
                 raise S3Error("IncompleteBody", f"received {size} of {expect} bytes")
             sums.verify()
             meta = ObjectMeta(etag=sums.md5.hexdigest(), size=size, mtime_ns=inode.mtime_ns)
-            await c.setxattr(tmp, META_XATTR, meta.dumps())
-            await c.rename(tmp, f"{updir}/{n:05d}")
         except BaseException:
-            try:
-                await c.remove(tmp)
-            except OSError:
-                pass
+            await _remove_quietly(c, tmp)
             raise
+        await _publish(c, tmp, meta, f"{updir}/{n:05d}")
         return meta
 
     async def _store_part_staged(self, ctx: Ctx, updir: str, n: int, at: int, chunks: AsyncIterator[bytes],
@@ -223,15 +237,7 @@ class Multipart:
                 raise _no_upload(ctx.query["uploadId"]) from None
             raise _NoStaging from None              # an upload begun before staging files existed
         w = BlockWriter(f, at, hasher=sums.lanes() if hash_blocks else None, expect=expect)
-        try:
-            async for data in _bounded(chunks, expect):
-                await w.write(data)
-            end = await w.finish()
-        except BaseException:
-            await w.abort()
-            await f.close()
-            raise
-        await f.close()
+        end = await write_body(f, w, _bounded(chunks, expect))
         if end - at != expect:
             raise S3Error("IncompleteBody", f"received {end - at} of {expect} bytes")
         sums.verify()
@@ -247,15 +253,7 @@ class Multipart:
             await c.mknod(tmp, 0o644)
         except (FileNotFoundError, NotADirectoryError):
             raise _no_upload(ctx.query["uploadId"]) from None
-        try:
-            await c.setxattr(tmp, META_XATTR, meta.dumps())
-            await c.rename(tmp, f"{updir}/{n:05d}")
-        except BaseException:
-            try:
-                await c.remove(tmp)
-            except OSError:
-                pass
-            raise
+        await _publish(c, tmp, meta, f"{updir}/{n:05d}")
 
     async def _part_size(self, c: AsyncClient, updir: str, size: int | None = None) -> int | None:
         """The upload's part size S: fixed (once, atomically) by the first part of at least the minimum part

@@ -302,6 +302,21 @@ class BlockWriter:
 _HASH_POOL: ThreadPoolExecutor | None = None
 
 
+async def write_body(f: AsyncFile, w: BlockWriter, chunks: AsyncIterator[bytes]) -> int:
+    """Feed `chunks` through `w` into `f` and close `f`; returns the end offset. On any failure the
+    writes still in flight are abandoned and `f` is closed before the error propagates."""
+    try:
+        async for data in chunks:
+            await w.write(data)
+        end = await w.finish()
+    except BaseException:
+        await w.abort()
+        await f.close()
+        raise
+    await f.close()
+    return end
+
+
 def _hash_pool() -> ThreadPoolExecutor:
     """Threads that hash request bodies, shared by all requests (more would only time-slice the cores)."""
     global _HASH_POOL
