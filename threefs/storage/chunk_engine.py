@@ -244,6 +244,11 @@ def _open_data(path: str) -> int | None:
         raise make_error(Code.IO_ERROR, f"opening {path}: {e}") from e
 
 
+def _block_span(offset: int, n: int, size: int) -> tuple[int, int]:
+    """The range of whole blocks (the last one clipped to `size`) that `[offset, offset+n)` touches."""
+    return offset // BLOCK_SIZE * BLOCK_SIZE, min(-(-(offset + n) // BLOCK_SIZE) * BLOCK_SIZE, size)
+
+
 def _blocks_ok(pieces: list[memoryview], first: int, stop: int, crcs: bytes) -> bool:
     """Whether `pieces` (together: the content of the blocks `[first, stop)`) match their block CRCs."""
     if len(crcs) < 4 * -(-stop // BLOCK_SIZE):
@@ -688,21 +693,7 @@ class ChunkEngine:
             raise make_error(Code.INVALID_ARGUMENT, f"bad read range {offset}+{length}")
         dest = None if out is None else memoryview(out).cast("B")
         for _ in range(_READ_ATTEMPTS):
-            meta = self.get(chunk_id)
-            if meta is None:
-                raise make_error(Code.CHUNK_NOT_FOUND, f"chunk {chunk_id.hex()} not found")
-            pending = meta.update_ver != meta.commit_ver or meta.state != COMMIT
-            if pending and not relaxed:
-                raise make_error(
-                    Code.CHUNK_NOT_COMMIT,
-                    f"chunk {chunk_id.hex()} has pending version {meta.update_ver} (committed {meta.commit_ver})",
-                )
-            if pending:
-                if meta.removing:
-                    raise make_error(Code.CHUNK_NOT_FOUND, f"chunk {chunk_id.hex()} is being removed")
-                ver, size, crcs = meta.update_ver, meta.pending_size, meta.pending_block_crcs
-            else:
-                ver, size, crcs = meta.commit_ver, meta.size, meta.block_crcs
+            meta, ver, size, crcs = self._readable_version(chunk_id, relaxed)
             n = max(0, min(offset + length, size) - offset)
             if dest is not None:
                 n = min(n, len(dest))
@@ -727,6 +718,23 @@ class ChunkEngine:
             return (n if dest is not None else target.obj), meta
         raise make_error(Code.CHUNK_NOT_COMMIT, f"chunk {chunk_id.hex()} kept changing during the read")
 
+    def _readable_version(self, chunk_id: bytes, relaxed: bool) -> tuple[ChunkMeta, int, int, bytes]:
+        """(meta, version, size, block CRCs) a read serves: the committed version, or with `relaxed`
+        a pending one; CHUNK_NOT_FOUND / CHUNK_NOT_COMMIT when there is none."""
+        meta = self.get(chunk_id)
+        if meta is None:
+            raise make_error(Code.CHUNK_NOT_FOUND, f"chunk {chunk_id.hex()} not found")
+        if meta.update_ver == meta.commit_ver and meta.state == COMMIT:
+            return meta, meta.commit_ver, meta.size, meta.block_crcs
+        if not relaxed:
+            raise make_error(
+                Code.CHUNK_NOT_COMMIT,
+                f"chunk {chunk_id.hex()} has pending version {meta.update_ver} (committed {meta.commit_ver})",
+            )
+        if meta.removing:
+            raise make_error(Code.CHUNK_NOT_FOUND, f"chunk {chunk_id.hex()} is being removed")
+        return meta, meta.update_ver, meta.pending_size, meta.pending_block_crcs
+
     def read_view(self, chunk_id: bytes, offset: int, length: int) -> tuple[memoryview, ChunkMeta]:
         """The committed bytes `[offset, offset+length)` as a view of the page cache, without copying.
 
@@ -740,20 +748,11 @@ class ChunkEngine:
         if not page_map.AVAILABLE:
             raise WouldBlock()
         for _ in range(_READ_ATTEMPTS):
-            meta = self.get(chunk_id)
-            if meta is None:
-                raise make_error(Code.CHUNK_NOT_FOUND, f"chunk {chunk_id.hex()} not found")
-            if meta.update_ver != meta.commit_ver or meta.state != COMMIT:
-                raise make_error(
-                    Code.CHUNK_NOT_COMMIT,
-                    f"chunk {chunk_id.hex()} has pending version {meta.update_ver} (committed {meta.commit_ver})",
-                )
-            ver, size, crcs = meta.commit_ver, meta.size, meta.block_crcs
+            meta, ver, size, crcs = self._readable_version(chunk_id, relaxed=False)
             n = max(0, min(offset + length, size) - offset)
             if not n:
                 return memoryview(b""), meta
-            first = offset // BLOCK_SIZE * BLOCK_SIZE
-            stop = min(-(-(offset + n) // BLOCK_SIZE) * BLOCK_SIZE, size)
+            first, stop = _block_span(offset, n, size)
             path = self._path(chunk_id, ver)
             fd = _open_data(path)
             if fd is None:
@@ -780,8 +779,7 @@ class ChunkEngine:
                  nowait: bool = False) -> bool:
         """Read `[offset, offset+n)` into `out` plus the rest of the blocks it touches; verify CRCs."""
         end = offset + n
-        first = offset // BLOCK_SIZE * BLOCK_SIZE
-        stop = min(-(-end // BLOCK_SIZE) * BLOCK_SIZE, size)
+        first, stop = _block_span(offset, n, size)
         head = memoryview(bytearray(offset - first))
         tail = memoryview(bytearray(stop - end))
         if not _preadv_all(fd, [head, out, tail], first, nowait):
