@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,7 +28,26 @@ META_BASE_ID = 100
 STORAGE_BASE_ID = 10001
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port free now and outside the kernel's ephemeral range.
+
+    A port from bind(0) is ephemeral: between planning and the service's own bind, any outgoing
+    connection on the machine may take it as its source port (EADDRINUSE at start-up). Ports below
+    the ephemeral range are only ever taken by an explicit bind.
+    """
+    low, _ = _ephemeral_range()
+    if low > 11000:
+        for port in random.sample(range(10000, low), 64):
+            if port_free(host, port):
+                return port
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
