@@ -9,13 +9,17 @@ import json
 import os
 import re
 import uuid
-import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import crc32c as _crc32c
+
+try:  # ISA-L's CRC32 (carry-less multiply) is 3-4x zlib's here; same polynomial and chaining
+    from isal.isal_zlib import crc32 as _crc32
+except ImportError:  # pragma: no cover - isal is a dependency of the s3 extra
+    from zlib import crc32 as _crc32
 
 from threefs.client.fs import AsyncClient, AsyncFile
 from threefs.gateway.s3.errors import S3Error
@@ -149,7 +153,7 @@ class Checksums:
         if self.sha is not None:
             self.sha.update(data)
         if "crc32" in self.compute:
-            self.crc32 = zlib.crc32(data, self.crc32)
+            self.crc32 = _crc32(data, self.crc32)
         if "crc32c" in self.compute:
             self.crc32c = _crc32c.crc32c(data, self.crc32c)
         if self.sha1 is not None:
@@ -188,7 +192,7 @@ class BlockWriter:
 
     `hasher` (one callable or a sequence of them: independent "lanes", e.g. Checksums.lanes()) sees
     every block, in order within a lane; lanes run concurrently with each other, with the writes and
-    with receiving the next block, on worker threads (hashlib and zlib release the GIL on large
+    with receiving the next block, on worker threads (hashlib, zlib and isal release the GIL on large
     buffers). Buffers are recycled once their write and hashes are done, so a stream holds at most
     MAX_BUFFERS blocks whatever its length, and body bytes are copied once (into the block) and handed
     to pwrite and the hashers as memoryviews."""
