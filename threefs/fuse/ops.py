@@ -20,6 +20,7 @@ import pyfuse3
 
 from threefs.client.fs import AsyncClient, AsyncFile
 from threefs.fuse import virt
+from threefs.fuse.prefetch import Budget, SequentialPrefetch
 from threefs.meta import acl
 from threefs.proto import common_pb2 as cpb
 from threefs.proto import meta_pb2 as mp
@@ -59,6 +60,7 @@ class Handle:
     sends: int = 0                # storage writes started through this handle
     created: bool = False         # made by create(): its entry is not crash-proof in meta until a durable call
     length_ok: bool = False       # meta holds this handle's length: nothing sent since an adopted hint/fsync
+    prefetch: SequentialPrefetch | None = None    # read-ahead beyond the kernel's window (readable handles)
 
     @property
     def end(self) -> int:
@@ -165,6 +167,8 @@ class ThreeFSOperations(pyfuse3.Operations):
         self.dirs: dict[int, DirHandle] = {}
         self.dir_attrs: dict[int, tuple[float, mp.Inode]] = {}   # directory inode -> (when fetched, inode)
         self.read_bufs = ReadBuffers()
+        self.prefetch_budget = Budget()
+        self.data_gen: dict[int, int] = {}     # inode -> changes of its data through this mount (open inodes)
         self._next_fh = 1
         self.virt = virt.VirtualDir(self)
 
@@ -335,19 +339,20 @@ class ThreeFSOperations(pyfuse3.Operations):
 
     async def truncate(self, tid: int, length: int, fh: int | None, ctx: pyfuse3.RequestContext) -> None:
         """ftruncate through a writable handle, else truncate by name as the caller."""
+        self.data_changed(tid)
         await self.flush_inode(tid)
         h = self.handles.get(fh) if fh is not None else None
         if h is None or not h.file.writable:
             h = next((x for x in self.by_inode.get(tid, ()) if x.file.writable), None)
-            if h is None:
-                await self.call("Truncate", mp.TruncateReq(base=self.base(ctx), path=self.at(to_fuse(tid)),
-                                                           length=length), mp.TruncateRsp)
-                return
-        try:
-            await h.file.truncate(length)
-        except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
-            raise fuse_error(e) from None
-        for other in self.by_inode.get(tid, ()):
+        if h is None:
+            await self.call("Truncate", mp.TruncateReq(base=self.base(ctx), path=self.at(to_fuse(tid)),
+                                                       length=length), mp.TruncateRsp)
+        else:
+            try:
+                await h.file.truncate(length)
+            except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
+                raise fuse_error(e) from None
+        for other in self.by_inode.get(tid, ()):     # open readers too: known_length takes the longest
             other.file.length = length
 
     async def readlink(self, inode: int, ctx: pyfuse3.RequestContext) -> bytes:
@@ -454,6 +459,8 @@ class ThreeFSOperations(pyfuse3.Operations):
         self._next_fh += 1
         self.handles[fh] = h
         self.by_inode.setdefault(h.file.inode.id, set()).add(h)
+        if flags & os.O_ACCMODE != os.O_WRONLY and not flags & os.O_DIRECT:
+            h.prefetch = SequentialPrefetch(h.file.io.read_into, self.prefetch_budget)
         fi = pyfuse3.FileInfo(fh=fh)
         fi.direct_io = bool(flags & os.O_DIRECT) or not self.opts.read_cache
         fi.keep_cache = False         # close-to-open: the page cache is dropped on every open
@@ -485,6 +492,7 @@ class ThreeFSOperations(pyfuse3.Operations):
             await h.file.close()
             raise pyfuse3.FUSEError(errno.EISDIR)
         if rsp.need_truncate:
+            self.data_changed(tid)
             try:
                 await self.flush_inode(tid)
                 await h.file.truncate(0)
@@ -579,14 +587,24 @@ class ThreeFSOperations(pyfuse3.Operations):
         for tid in list(self.by_inode):
             await self.flush_inode(tid)
 
+    def data_changed(self, tid: int) -> None:
+        """This mount is changing an inode's data: read-ahead windows of it are stale from now on."""
+        if tid in self.by_inode:
+            self.data_gen[tid] = self.data_gen.get(tid, 0) + 1
+
     async def read(self, fh: int, off: int, size: int) -> bytes | memoryview:
         """Up to `size` bytes at `off` (flushing this mount's buffers of the inode first), clipped to the length."""
         h = self._get(fh)
-        await self.flush_inode(h.file.inode.id)
+        tid = h.file.inode.id
+        await self.flush_inode(tid)
         length = self.known_length(h.file.inode)
         n = max(0, min(size, length - off))
         if n == 0:
             return b""
+        if h.prefetch is not None:
+            view = await h.prefetch.read(off, n, length, self.data_gen.get(tid, 0))
+            if view is not None:
+                return view
         buf = self.read_bufs.take(n)
         try:
             got = await h.file.io.read_into(off, buf, length)
@@ -603,6 +621,7 @@ class ThreeFSOperations(pyfuse3.Operations):
             raise data_error(e)
         if not h.file.writable:
             raise pyfuse3.FUSEError(errno.EBADF)
+        self.data_changed(h.file.inode.id)
         if h.buf and (off != h.end or len(h.buf) + len(buf) > WRITE_BUF_SIZE):
             data, h.buf = h.buf, bytearray()
             await self._send(h, data, h.buf_off)
@@ -683,6 +702,8 @@ class ThreeFSOperations(pyfuse3.Operations):
         if h is None:
             return
         tid = h.file.inode.id
+        if h.prefetch is not None:
+            h.prefetch.drop()
         try:
             await self.flush_handle(h)
         finally:
@@ -691,6 +712,7 @@ class ThreeFSOperations(pyfuse3.Operations):
                 group.discard(h)
                 if not group:
                     del self.by_inode[tid]
+                    self.data_gen.pop(tid, None)
             try:
                 await h.file.close(length_known=h.length_ok or (h.sends == 0 and not h.file.written))
             except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash

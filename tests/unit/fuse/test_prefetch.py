@@ -1,0 +1,128 @@
+"""The FUSE daemon's read-ahead window, over an in-memory file (the mount-level tests are in tests/fuse)."""
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from threefs.fuse.prefetch import FIRST_AHEAD, MAX_AHEAD, SEGMENT, Budget, SequentialPrefetch
+
+MIB = 1 << 20
+
+
+class File:
+    """A file's bytes with a read_into like FileIO's, counting reads and optionally failing them."""
+
+    def __init__(self, size: int) -> None:
+        self.data = bytearray(os.urandom(size))
+        self.reads: list[tuple[int, int]] = []
+        self.fail_at: set[int] = set()
+
+    async def read_into(self, off: int, dest: memoryview, length: int) -> int:
+        await asyncio.sleep(0)          # a real read yields to the loop
+        self.reads.append((off, len(dest)))
+        if off in self.fail_at:
+            raise OSError(5, "storage failed")
+        n = max(0, min(len(dest), length - off))
+        dest[:n] = self.data[off:off + n]
+        return n
+
+
+async def test_sequential_reads_come_from_the_window_byte_exact() -> None:
+    f = File(3 * SEGMENT + 12345)
+    p = SequentialPrefetch(f.read_into, Budget())
+    assert await p.read(0, MIB, len(f.data), 0) is None          # one read is not a stream yet
+    off, step = MIB, 1536 * 1024                                  # odd sizes: some requests span two segments
+    while off < len(f.data):
+        n = min(step, len(f.data) - off)
+        view = await p.read(off, n, len(f.data), 0)
+        assert view is not None and bytes(view) == f.data[off:off + n], off
+        off += n
+    starts = sorted(o for o, _ in f.reads)
+    assert starts == [0, SEGMENT, 2 * SEGMENT, 3 * SEGMENT]       # each segment fetched once
+    assert f.reads[-1][1] == 12345                                # the last one cut at the file's end
+    p.drop()
+
+
+async def test_random_reads_start_no_window() -> None:
+    f = File(8 * SEGMENT)
+    p = SequentialPrefetch(f.read_into, Budget())
+    for off in (5 * SEGMENT, MIB, 7 * SEGMENT + 4096, 2 * SEGMENT):
+        assert await p.read(off, 4096, len(f.data), 0) is None
+    assert f.reads == []
+
+
+async def test_window_grows_to_its_limit_and_respects_the_budget() -> None:
+    f = File(4 * MAX_AHEAD)
+    budget = Budget(limit=3 * SEGMENT)
+    p = SequentialPrefetch(f.read_into, budget)
+    await p.read(0, MIB, len(f.data), 0)
+    await p.read(MIB, MIB, len(f.data), 0)
+    assert len(f.reads) == 3 and budget.used == 3 * SEGMENT       # FIRST_AHEAD wanted 3, the budget allows 3
+    p.drop()
+    assert budget.used == 0
+    big = Budget()
+    p = SequentialPrefetch(f.read_into, big)
+    off = 0
+    for _ in range(12):
+        await p.read(off, MIB, len(f.data), 0)
+        off += MIB
+    assert FIRST_AHEAD < big.used <= MAX_AHEAD + 2 * SEGMENT      # grew, and stays bounded by MAX_AHEAD
+    p.drop()
+    assert big.used == 0
+
+
+async def test_a_data_change_drops_the_window() -> None:
+    f = File(4 * SEGMENT)
+    p = SequentialPrefetch(f.read_into, Budget())
+    await p.read(0, MIB, len(f.data), 0)
+    assert bytes(await p.read(MIB, MIB, len(f.data), 0)) == f.data[MIB:2 * MIB]
+    fetched = len(f.reads)
+    f.data[2 * MIB:4 * MIB] = os.urandom(2 * MIB)                 # this mount wrote: generation 1
+    view = await p.read(2 * MIB, MIB, len(f.data), 1)             # the stale window is gone: fetched again
+    assert view is not None and bytes(view) == f.data[2 * MIB:3 * MIB]
+    assert len(f.reads) > fetched
+    assert bytes(await p.read(3 * MIB, MIB, len(f.data), 1)) == f.data[3 * MIB:4 * MIB]
+
+
+async def test_a_failed_segment_falls_back_to_a_direct_read() -> None:
+    f = File(4 * SEGMENT)
+    f.fail_at.add(0)
+    p = SequentialPrefetch(f.read_into, Budget())
+    await p.read(0, MIB, len(f.data), 0)
+    assert await p.read(MIB, MIB, len(f.data), 0) is None         # the caller reads and reports the errno
+    f.fail_at.clear()
+    view = await p.read(2 * MIB, MIB, len(f.data), 0)             # refetched
+    assert view is not None and bytes(view) == f.data[2 * MIB:3 * MIB]
+
+
+async def test_a_file_that_grew_past_a_short_segment_is_read_directly() -> None:
+    f = File(SEGMENT + MIB)
+    p = SequentialPrefetch(f.read_into, Budget())
+    await p.read(0, MIB, 2 * MIB, 0)
+    assert bytes(await p.read(MIB, MIB, 2 * MIB, 0)) == f.data[MIB:2 * MIB]   # the window read 2 MiB
+    assert await p.read(2 * MIB, MIB, 3 * MIB, 0) is None         # longer now: not in the short segment
+
+
+@pytest.mark.parametrize("cancel_reader", [False, True])
+async def test_cancelled_reader_or_dropped_window_never_hangs(cancel_reader: bool) -> None:
+    gate = asyncio.Event()
+    f = File(4 * SEGMENT)
+
+    async def slow(off: int, dest: memoryview, length: int) -> int:
+        await gate.wait()
+        return await f.read_into(off, dest, length)
+
+    p = SequentialPrefetch(slow, Budget())
+    await p.read(0, MIB, len(f.data), 0)
+    t = asyncio.ensure_future(p.read(MIB, MIB, len(f.data), 0))
+    await asyncio.sleep(0)
+    if cancel_reader:
+        t.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await t
+    else:
+        p.drop()                                                  # a write elsewhere dropped the window
+        assert await asyncio.wait_for(t, 5) is None
+    gate.set()

@@ -1,0 +1,144 @@
+"""Read-ahead inside the FUSE daemon, beyond the kernel's window, for handles that read sequentially.
+
+The kernel asks for at most max_read (1 MiB) per request and keeps only its readahead window (8 MiB)
+in flight, so a cold sequential read waits on the storage disks with a queue that shallow. Once a
+handle has read two ranges in a row, its next ranges are fetched in SEGMENT-sized pieces, up to
+MAX_AHEAD ahead of the reader (the distance doubles per request), and the kernel's requests are
+answered from those buffers. Random readers never start a window, and every window is dropped
+when this mount changes the file's data (the inode's data generation moves), so reads never see
+bytes older than this mount's own writes; other mounts' writes follow close-to-open as the page
+cache does (a window lives only as long as its open handle).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+log = logging.getLogger("threefs.fuse")
+
+SEGMENT = 8 << 20            # bytes per prefetch read (8 chunks of the default layout, across its chains)
+FIRST_AHEAD = 2 * SEGMENT    # the first window, doubled per sequential request up to MAX_AHEAD
+MAX_AHEAD = 64 << 20         # how far ahead of the reader the window reaches
+BUDGET = 256 << 20           # bytes of prefetch buffers one mount holds at most, over all handles
+
+ReadInto = Callable[[int, memoryview, int], Awaitable[int]]
+
+
+class Budget:
+    """The prefetch memory of one mount, shared by its handles."""
+
+    def __init__(self, limit: int = BUDGET) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, n: int) -> bool:
+        if self.used + n > self.limit:
+            return False
+        self.used += n
+        return True
+
+    def give(self, n: int) -> None:
+        self.used -= n
+
+
+@dataclass(eq=False)
+class _Segment:
+    start: int
+    buf: bytearray
+    task: asyncio.Task[int]
+
+
+def _retrieve(task: asyncio.Task[int]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("prefetch failed (the read retries directly): %r", task.exception())
+
+
+class SequentialPrefetch:
+    """The read-ahead window of one open handle."""
+
+    def __init__(self, read_into: ReadInto, budget: Budget) -> None:
+        self._read_into = read_into
+        self._budget = budget
+        self._segments: dict[int, _Segment] = {}
+        self._next = -1          # where a sequential reader's next request starts (the furthest end seen)
+        self._streak = 0
+        self._ahead = FIRST_AHEAD
+        self._gen = 0
+
+    async def read(self, off: int, n: int, length: int, gen: int) -> memoryview | None:
+        """Bytes [off, off+n) from the window (n > 0, off + n <= length), or None: read directly."""
+        if gen != self._gen:
+            self.drop()
+            self._gen = gen
+        if abs(off - self._next) <= SEGMENT:     # in order, give or take the kernel's async readahead reordering
+            self._streak += 1
+        else:
+            self.drop()
+            self._streak = 1
+            self._ahead = FIRST_AHEAD
+        self._next = max(self._next, off + n)
+        if self._streak < 2:
+            return None
+        self._extend(off, length)
+        self._ahead = min(MAX_AHEAD, self._ahead * 2)
+        return await self._serve(off, n)
+
+    def _extend(self, off: int, length: int) -> None:
+        """Start the segments covering [off, off + ahead) that are not in flight; forget those behind."""
+        floor = off - off % SEGMENT
+        for start in [s for s in self._segments if s + SEGMENT <= floor - SEGMENT]:
+            self._forget(start)
+        end = min(length, self._next + self._ahead)
+        for start in range(floor, end, SEGMENT):
+            if start in self._segments:
+                continue
+            if not self._budget.take(SEGMENT):
+                break
+            buf = bytearray(min(SEGMENT, length - start))
+            task = asyncio.ensure_future(self._read_into(start, memoryview(buf), length))
+            task.add_done_callback(_retrieve)
+            self._segments[start] = _Segment(start, buf, task)
+
+    async def _serve(self, off: int, n: int) -> memoryview | None:
+        first = off - off % SEGMENT
+        last = (off + n - 1) - (off + n - 1) % SEGMENT
+        parts: list[memoryview] = []
+        for start in range(first, last + 1, SEGMENT):
+            seg = self._segments.get(start)
+            if seg is None:
+                return None
+            try:
+                got = await asyncio.shield(seg.task)
+            except asyncio.CancelledError:
+                if seg.task.cancelled():
+                    return None              # dropped meanwhile (a write): read directly
+                raise
+            except Exception:  # noqa: BLE001 - the direct read reports the error with its errno
+                self._forget(start)
+                return None
+            lo = max(off, start) - start
+            hi = min(off + n, start + SEGMENT) - start
+            if hi > got:
+                return None                  # short: the file ended earlier when the segment was read
+            parts.append(memoryview(seg.buf)[lo:hi])
+        if len(parts) == 1:
+            return parts[0]                  # no copy: pyfuse3 copies the reply before the buffer can go
+        out = bytearray(n)
+        pos = 0
+        for p in parts:
+            out[pos:pos + len(p)] = p
+            pos += len(p)
+        return memoryview(out)
+
+    def _forget(self, start: int) -> None:
+        seg = self._segments.pop(start)
+        if not seg.task.done():
+            seg.task.cancel()
+        self._budget.give(SEGMENT)
+
+    def drop(self) -> None:
+        """Forget every segment (cancelling reads in flight)."""
+        for start in list(self._segments):
+            self._forget(start)
