@@ -185,3 +185,61 @@ def test_close_publishes_the_length_and_the_session_goes_soon_after(cluster, mou
         while any(_write_sessions(c, f"/sessions/{name}") for name in [*payloads, "empty"]):
             assert time.monotonic() < deadline, "write sessions of closed files were never removed"
             time.sleep(0.05)
+
+
+def _resident_pages(path) -> int:
+    """Pages of `path` in the page cache (mmap + mincore): what a read would take without asking the daemon."""
+    import ctypes
+    import mmap as mm
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    size = os.path.getsize(path)
+    pages = -(-size // mm.PAGESIZE)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mm.PROT_READ, mm.MAP_SHARED, fd, 0)
+        assert addr not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
+        try:
+            vec = ctypes.create_string_buffer(pages)
+            assert libc.mincore(addr, size, vec) == 0, os.strerror(ctypes.get_errno())
+            return sum(b & 1 for b in vec.raw[:pages])
+        finally:
+            libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+
+
+def test_page_cache_kept_for_unchanged_files_dropped_after_another_mounts_write(mount, mount2) -> None:
+    a, b = mount.path / "keep", mount2.path / "keep"
+    a.mkdir(exist_ok=True)
+    first = os.urandom(4 << 20)
+    (a / "f").write_bytes(first)
+    assert (b / "f").read_bytes() == first                 # B reads it: B's page cache holds the file
+    assert (b / "f").read_bytes() == first                 # reopened unchanged: kept, not fetched again
+    assert _resident_pages(b / "f") == (4 << 20) // 4096
+    second = os.urandom(4 << 20)                           # same length, written in place on A
+    with open(a / "f", "r+b") as f:
+        f.write(second)
+    assert (b / "f").read_bytes() == second                # B's next open sees the change: cache dropped
+    with open(a / "f", "r+b") as f:                        # a one-byte change, the length unchanged
+        f.seek(12345)
+        f.write(b"!")
+    third = second[:12345] + b"!" + second[12346:]
+    assert (b / "f").read_bytes() == third
+
+
+def test_in_place_overwrite_moves_mtime_for_other_mounts(mount, mount2) -> None:
+    a, b = mount.path / "mtime", mount2.path / "mtime"
+    a.mkdir(exist_ok=True)
+    (a / "f").write_bytes(b"x" * 10000)
+    os.utime(a / "f", ns=(10**18, 10**18))
+    before = os.stat(b / "f")
+    with open(a / "f", "r+b") as f:
+        f.write(b"y" * 100)
+    with open(b / "f", "rb") as f:                         # open revalidates the attributes on B
+        after = os.fstat(f.fileno())
+    assert after.st_size == before.st_size
+    assert after.st_mtime_ns > before.st_mtime_ns and after.st_ctime_ns > before.st_ctime_ns

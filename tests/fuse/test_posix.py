@@ -232,6 +232,22 @@ def test_times_update(d: Path) -> None:
     assert os.stat(p).st_mtime_ns > m0
 
 
+def test_in_place_overwrite_updates_mtime_and_ctime(d: Path) -> None:
+    p = d / "f"
+    p.write_bytes(b"x" * 10000)
+    os.utime(p, ns=(10**18, 10**18))
+    c0 = os.stat(p).st_ctime_ns
+    with open(p, "r+b") as f:                 # rsync and make compare size and mtime: both must move
+        f.seek(5000)
+        f.write(b"y")
+    s = os.stat(p)
+    assert s.st_size == 10000 and s.st_mtime_ns > 10**18 and s.st_ctime_ns > c0
+    with open(p, "r+b", buffering=0) as f:    # times set on the open file stay (tar, rsync --inplace)
+        f.write(b"z")
+        os.utime(f.fileno(), ns=(10**18, 3 * 10**18))
+    assert os.stat(p).st_mtime_ns == 3 * 10**18
+
+
 def test_chmod_chown(d: Path) -> None:
     p = d / "f"
     p.touch()

@@ -123,3 +123,24 @@ def test_truncate_while_the_length_in_meta_lags_behind_a_writer(fs, wd):
         fs.truncate(p, 15)
         assert fs.stat(p).st_size == 15
     assert fs.read_file(p) == b"0123456789012345"[:15]
+
+
+def test_in_place_overwrite_moves_mtime_at_fsync_and_at_close(fs, wd):
+    p = f"{wd}/inplace"
+    fs.write_file(p, b"a" * 5000)
+    fs.utime(p, ns=(10**18, 10**18))
+    with fs.open(p, "r+b") as f:                     # same length: only the writer knows it changed
+        f.write(b"b" * 100)
+        f.fsync()
+        s = fs.stat(p)
+        assert s.st_size == 5000 and s.st_mtime_ns > 10**18
+    fs.utime(p, ns=(10**18, 10**18))
+    with fs.open(p, "r+b") as f:
+        f.seek(4000)
+        f.write(b"c")
+    s = fs.stat(p)
+    assert s.st_size == 5000 and s.st_mtime_ns > 10**18 and s.st_ctime_ns > 10**18
+    fs.utime(p, ns=(10**18, 10**18))
+    with fs.open(p, "rb") as f:                      # a reader's close leaves the times alone
+        f.read()
+    assert fs.stat(p).st_mtime_ns == 10**18

@@ -125,6 +125,7 @@ class AsyncFile:
         self.pos = 0
         self.written = False
         self.hint_dirty = False     # written past the length meta knows: the lease loop sends a hint
+        self.modified = False       # written since the last sync/close told meta (which then sets mtime)
         self.closed = False
 
     @property
@@ -161,6 +162,7 @@ class AsyncFile:
             raise make_error(Code.INVALID_ARGUMENT, "negative offset")
         n = await self.io.write(offset, data)
         self.written = True
+        self.modified = True
         if offset + n > self.length:
             self.hint_dirty = True
         self.length = max(self.length, offset + n)
@@ -203,8 +205,13 @@ class AsyncFile:
         """Durable data on every replica, then the precise length in meta."""
         self._check(write=True)
         await self.io.sync()
-        rsp = await self.client.meta.call("Sync", mp.SyncReq(base=self.client.meta.base(), inode=self.inode.id,
-                                                              update_length=True), mp.SyncRsp)
+        modified, self.modified = self.modified, False
+        try:
+            rsp = await self.client.meta.call("Sync", mp.SyncReq(base=self.client.meta.base(), inode=self.inode.id,
+                                                                  update_length=True, modified=modified), mp.SyncRsp)
+        except BaseException:
+            self.modified = self.modified or modified
+            raise
         self.inode = rsp.inode
         self.length = max(self.length, rsp.inode.length)
 
@@ -224,7 +231,7 @@ class AsyncFile:
             return
         if self.session_id:
             req = mp.CloseReq(base=self.client.meta.base(), inode=self.inode.id, session_id=self.session_id,
-                              update_length=self.written)
+                              update_length=self.written, modified=self.modified)
             try:
                 rsp = await self.client.meta.call("Close", req, mp.CloseRsp)
             finally:

@@ -169,6 +169,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         self.read_bufs = ReadBuffers()
         self.prefetch_budget = Budget()
         self.data_gen: dict[int, int] = {}     # inode -> changes of its data through this mount (open inodes)
+        self.cache_validators: dict[int, tuple[int, int, int]] = {}   # inode -> (ctime, length, truncate_ver)
         self._next_fh = 1
         self.virt = virt.VirtualDir(self)
 
@@ -289,6 +290,7 @@ class ThreeFSOperations(pyfuse3.Operations):
             else:
                 self.lookups.pop(tid, None)
                 self.dir_attrs.pop(tid, None)
+                self.cache_validators.pop(tid, None)
                 if tid not in self.by_inode:
                     self.names.pop(tid, None)
 
@@ -463,7 +465,7 @@ class ThreeFSOperations(pyfuse3.Operations):
             h.prefetch = SequentialPrefetch(h.file.io.read_into, self.prefetch_budget)
         fi = pyfuse3.FileInfo(fh=fh)
         fi.direct_io = bool(flags & os.O_DIRECT) or not self.opts.read_cache
-        fi.keep_cache = False         # close-to-open: the page cache is dropped on every open
+        fi.keep_cache = False         # open() keeps the page cache only for files unchanged since (see there)
         return fi
 
     def _handle(self, inode: mp.Inode, flags: int, session: bytes) -> Handle:
@@ -491,6 +493,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         if rsp.inode.type == mp.DIRECTORY:
             await h.file.close()
             raise pyfuse3.FUSEError(errno.EISDIR)
+        keep = self._cache_still_valid(rsp.inode) and not rsp.need_truncate
         if rsp.need_truncate:
             self.data_changed(tid)
             try:
@@ -506,7 +509,19 @@ class ThreeFSOperations(pyfuse3.Operations):
                 pyfuse3.invalidate_inode(inode, attr_only=True)     # size may have changed on another mount
             except OSError:
                 pass
-        return self._file_info(h, flags)
+        fi = self._file_info(h, flags)
+        fi.keep_cache = keep
+        return fi
+
+    def _cache_still_valid(self, inode: mp.Inode) -> bool:
+        """Close-to-open as NFS does it: the page cache of a file survives an open when meta says the file
+        is unchanged since the last open through this mount (same ctime, which every data change moves
+        at the writer's close, same length and truncate version); otherwise it is dropped, as 3FS always
+        does. Repeated reads of unchanged files (epochs, model loads) then come from memory."""
+        v = (inode.ctime_ns, inode.length, inode.truncate_ver)
+        same = self.cache_validators.get(inode.id) == v
+        self.cache_validators[inode.id] = v
+        return same and self.opts.read_cache
 
     async def create(self, parent_inode: int, name: bytes, mode: int, flags: int,
                      ctx: pyfuse3.RequestContext) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
@@ -651,7 +666,10 @@ class ThreeFSOperations(pyfuse3.Operations):
         h = self._get(fh)
         end = self._pending_end(h)
         if not (h.file.hint_dirty or end > h.file.length):
-            await self.flush_handle(h)
+            if h.file.modified or h.buf or h.inflight:      # written in place: the length stays, mtime moves
+                await self._flush_and_touch(h)
+            else:
+                await self.flush_handle(h)
             if h.created:
                 await self._durable(h.file.inode.id)
                 h.created = False
@@ -662,17 +680,33 @@ class ThreeFSOperations(pyfuse3.Operations):
         sends = h.sends
         hint = mp.VersionedLength(length=end, truncate_ver=h.file.inode.truncate_ver)
         h.file.written = True            # the hint may land without the data: release then asks storage
-        req = mp.SyncReq(base=self.base(None), inode=h.file.inode.id, update_length=True, length_hint=hint)
+        req = mp.SyncReq(base=self.base(None), inode=h.file.inode.id, update_length=True, length_hint=hint,
+                         modified=True)
         flushed, synced = await asyncio.gather(self.flush_handle(h), self.call("Sync", req, mp.SyncRsp),
                                                return_exceptions=True)
         for outcome in (flushed, synced):
             if isinstance(outcome, BaseException):
                 raise outcome if isinstance(outcome, pyfuse3.FUSEError) else fuse_error(outcome)
+        h.file.modified = False          # meta set mtime with this Sync (writes it waited for included)
         if h.file.length <= end:
             h.file.hint_dirty = False
         h.created = False             # a Sync commits durably, and with it everything meta committed before
         adopted = synced.inode.truncate_ver == hint.truncate_ver and synced.inode.length >= end
         h.length_ok = adopted and h.sends == sends and not h.buf
+
+    async def _flush_and_touch(self, h: Handle) -> None:
+        """close(2) after writes that left the length alone: the data to storage and, alongside it, the
+        new mtime/ctime to meta (so another mount's next open sees both)."""
+        if h.buf:
+            data, h.buf = h.buf, bytearray()
+            await self._send(h, data, h.buf_off)
+        req = mp.SyncReq(base=self.base(None), inode=h.file.inode.id, modified=True)
+        flushed, touched = await asyncio.gather(self.flush_handle(h), self.call("Sync", req, mp.SyncRsp),
+                                                return_exceptions=True)
+        for outcome in (flushed, touched):
+            if isinstance(outcome, BaseException):
+                raise outcome if isinstance(outcome, pyfuse3.FUSEError) else fuse_error(outcome)
+        h.file.modified = False
 
     @staticmethod
     def _pending_end(h: Handle) -> int:
@@ -714,7 +748,8 @@ class ThreeFSOperations(pyfuse3.Operations):
                     del self.by_inode[tid]
                     self.data_gen.pop(tid, None)
             try:
-                await h.file.close(length_known=h.length_ok or (h.sends == 0 and not h.file.written))
+                await h.file.close(length_known=(h.length_ok or (h.sends == 0 and not h.file.written))
+                                   and not h.file.modified)
             except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
                 log.warning("close of inode %#x failed: %r", tid, e)
 

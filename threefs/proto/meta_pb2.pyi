@@ -314,18 +314,20 @@ class RenameRsp(_message.Message):
     def __init__(self, inode: _Optional[_Union[Inode, _Mapping]] = ...) -> None: ...
 
 class SyncReq(_message.Message):
-    __slots__ = ("base", "inode", "update_length", "length_hint", "truncated")
+    __slots__ = ("base", "inode", "update_length", "length_hint", "truncated", "modified")
     BASE_FIELD_NUMBER: _ClassVar[int]
     INODE_FIELD_NUMBER: _ClassVar[int]
     UPDATE_LENGTH_FIELD_NUMBER: _ClassVar[int]
     LENGTH_HINT_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    MODIFIED_FIELD_NUMBER: _ClassVar[int]
     base: ReqBase
     inode: int
     update_length: bool
     length_hint: VersionedLength
     truncated: bool
-    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., inode: _Optional[int] = ..., update_length: _Optional[bool] = ..., length_hint: _Optional[_Union[VersionedLength, _Mapping]] = ..., truncated: _Optional[bool] = ...) -> None: ...
+    modified: bool
+    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., inode: _Optional[int] = ..., update_length: _Optional[bool] = ..., length_hint: _Optional[_Union[VersionedLength, _Mapping]] = ..., truncated: _Optional[bool] = ..., modified: _Optional[bool] = ...) -> None: ...
 
 class SyncRsp(_message.Message):
     __slots__ = ("inode",)
@@ -334,18 +336,20 @@ class SyncRsp(_message.Message):
     def __init__(self, inode: _Optional[_Union[Inode, _Mapping]] = ...) -> None: ...
 
 class CloseReq(_message.Message):
-    __slots__ = ("base", "inode", "session_id", "update_length", "length_hint")
+    __slots__ = ("base", "inode", "session_id", "update_length", "length_hint", "modified")
     BASE_FIELD_NUMBER: _ClassVar[int]
     INODE_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     UPDATE_LENGTH_FIELD_NUMBER: _ClassVar[int]
     LENGTH_HINT_FIELD_NUMBER: _ClassVar[int]
+    MODIFIED_FIELD_NUMBER: _ClassVar[int]
     base: ReqBase
     inode: int
     session_id: bytes
     update_length: bool
     length_hint: VersionedLength
-    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., inode: _Optional[int] = ..., session_id: _Optional[bytes] = ..., update_length: _Optional[bool] = ..., length_hint: _Optional[_Union[VersionedLength, _Mapping]] = ...) -> None: ...
+    modified: bool
+    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., inode: _Optional[int] = ..., session_id: _Optional[bytes] = ..., update_length: _Optional[bool] = ..., length_hint: _Optional[_Union[VersionedLength, _Mapping]] = ..., modified: _Optional[bool] = ...) -> None: ...
 
 class CloseRsp(_message.Message):
     __slots__ = ("inode",)

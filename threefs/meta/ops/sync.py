@@ -44,14 +44,22 @@ async def _file(txn: Transaction, inode_id: int) -> mp.Inode:
     return inode
 
 
+def _apply_write(inode: mp.Inode, req: mp.SyncReq | mp.CloseReq, precise: int | None, truncated: bool) -> bool:
+    """A writer's sync/close: the length, and mtime/ctime when it wrote (even in place, length unchanged,
+    so tools that compare size and mtime, like rsync and make, see the change); True if the inode changed."""
+    changed = req.update_length and apply_length(
+        inode, precise=precise, hint=req.length_hint if req.HasField("length_hint") else None, truncated=truncated)
+    if req.modified and not changed:
+        inode.mtime_ns = inode.ctime_ns = now_ns()
+        changed = True
+    if changed:
+        _written_by(req.base.user, inode)
+    return changed
+
+
 async def sync(ctx: MetaContext, txn: Transaction, req: mp.SyncReq, precise: int | None) -> mp.SyncRsp:
     inode = await _file(txn, req.inode)
-    if inode.type != FILE:
-        return mp.SyncRsp(inode=inode)
-    if req.update_length and apply_length(inode, precise=precise,
-                                           hint=req.length_hint if req.HasField("length_hint") else None,
-                                           truncated=req.truncated):
-        _written_by(req.base.user, inode)
+    if inode.type == FILE and _apply_write(inode, req, precise, req.truncated):
         store_inode(txn, inode)
     return mp.SyncRsp(inode=inode)
 
@@ -60,8 +68,6 @@ async def close(ctx: MetaContext, txn: Transaction, req: mp.CloseReq, precise: i
     inode = await _file(txn, req.inode)
     if req.session_id:
         remove_session(txn, req.inode, req.session_id)
-    if req.update_length and inode.type == FILE and apply_length(
-            inode, precise=precise, hint=req.length_hint if req.HasField("length_hint") else None, truncated=False):
-        _written_by(req.base.user, inode)
+    if inode.type == FILE and _apply_write(inode, req, precise, False):
         store_inode(txn, inode)
     return mp.CloseRsp(inode=inode)
