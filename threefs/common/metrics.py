@@ -20,14 +20,21 @@ RPC_BYTES = Counter("threefs_rpc_payload_bytes", "Bulk payload bytes, by method 
                     ["method", "direction"])
 
 
+_children: dict[tuple, tuple] = {}     # (method, status) -> labelled metrics: labels() takes a lock per call
+
+
 def observe_rpc(method: str, status: int, seconds: float, bytes_in: int, bytes_out: int) -> None:
     """Record one served request."""
-    RPC_REQUESTS.labels(method, str(status)).inc()
-    RPC_LATENCY.labels(method).observe(seconds)
+    c = _children.get((method, status))
+    if c is None:
+        c = _children[(method, status)] = (RPC_REQUESTS.labels(method, str(status)), RPC_LATENCY.labels(method),
+                                           RPC_BYTES.labels(method, "in"), RPC_BYTES.labels(method, "out"))
+    c[0].inc()
+    c[1].observe(seconds)
     if bytes_in:
-        RPC_BYTES.labels(method, "in").inc(bytes_in)
+        c[2].inc(bytes_in)
     if bytes_out:
-        RPC_BYTES.labels(method, "out").inc(bytes_out)
+        c[3].inc(bytes_out)
 
 
 @contextmanager
