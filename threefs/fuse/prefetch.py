@@ -21,6 +21,7 @@ log = logging.getLogger("threefs.fuse")
 SEGMENT = 8 << 20            # bytes per prefetch read (8 chunks of the default layout, across its chains)
 FIRST_AHEAD = 2 * SEGMENT    # the first window, doubled per sequential request up to MAX_AHEAD
 MAX_AHEAD = 64 << 20         # how far ahead of the reader the window reaches
+BEHIND = 4 * SEGMENT         # segments kept behind the furthest request, for requests that arrive late
 BUDGET = 256 << 20           # bytes of prefetch buffers one mount holds at most, over all handles
 
 ReadInto = Callable[[int, memoryview, int], Awaitable[int]]
@@ -74,6 +75,8 @@ class SequentialPrefetch:
             self._gen = gen
         if abs(off - self._next) <= SEGMENT:     # in order, give or take the kernel's async readahead reordering
             self._streak += 1
+        elif self._segments and min(self._segments) <= off < self._next:
+            return await self._serve(off, n)     # a late request of this stream (readahead requests overtake)
         else:
             self.drop()
             self._streak = 1
@@ -86,11 +89,11 @@ class SequentialPrefetch:
         return await self._serve(off, n)
 
     def _extend(self, off: int, length: int) -> None:
-        """Start the segments covering [off, off + ahead) that are not in flight; forget those behind."""
-        floor = off - off % SEGMENT
-        for start in [s for s in self._segments if s + SEGMENT <= floor - SEGMENT]:
+        """Start the segments covering [off, next + ahead) that are not in flight; forget those well behind."""
+        for start in [s for s in self._segments if s + SEGMENT <= self._next - BEHIND]:
             self._forget(start)
         end = min(length, self._next + self._ahead)
+        floor = off - off % SEGMENT
         for start in range(floor, end, SEGMENT):
             if start in self._segments:
                 continue

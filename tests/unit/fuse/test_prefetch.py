@@ -126,3 +126,14 @@ async def test_cancelled_reader_or_dropped_window_never_hangs(cancel_reader: boo
         p.drop()                                                  # a write elsewhere dropped the window
         assert await asyncio.wait_for(t, 5) is None
     gate.set()
+
+
+async def test_late_requests_of_the_stream_keep_the_window() -> None:
+    f = File(8 * SEGMENT)
+    p = SequentialPrefetch(f.read_into, Budget())
+    order = list(range(0, 20)) + list(range(26, 34)) + list(range(20, 26)) + list(range(34, 40))   # in MiB
+    for mib in order:                              # async readahead: a run of requests overtakes another
+        view = await p.read(mib * MIB, MIB, len(f.data), 0)
+        assert view is None or bytes(view) == f.data[mib * MIB:(mib + 1) * MIB], mib
+    assert sorted(o for o, _ in f.reads) == sorted({o for o, _ in f.reads})   # no segment read twice
+    assert len(f.reads) <= 8
