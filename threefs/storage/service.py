@@ -36,6 +36,7 @@ from threefs.storage.fencing import call_fenced
 from threefs.storage.resync import Resyncer
 from threefs.storage.target_state import next_local_state
 
+SMALL_READ = 256 << 10   # reads up to this size are copied (one pread) rather than mapped (mmap, mincore, munmap)
 log = logging.getLogger(__name__)
 SERVICE = "Storage"
 METHODS = {
@@ -505,12 +506,12 @@ class StorageService:
                 raise self._offline(target, "serve reads")
             if nowait:  # a page-cache hit costs less than the hop to a thread
                 try:
-                    if not io.relaxed:  # committed bytes: sent straight from the page cache
+                    if not io.relaxed and io.length > SMALL_READ:  # committed bytes: sent straight from the page cache
                         view, meta = target.engine.read_view(io.chunk_id, io.offset, io.length)
                         return self._read_result(meta, len(view)), view
                     buf = uninitialized_bytearray(io.length)  # only the n bytes read are sent
                     n, meta = target.engine.read(io.chunk_id, io.offset, io.length, memoryview(buf),
-                                                 relaxed=True, nowait=True)
+                                                 relaxed=io.relaxed, nowait=True)
                 except WouldBlock:
                     return None
             else:
