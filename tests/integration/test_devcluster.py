@@ -176,3 +176,32 @@ def test_pid_alive_holds_until_a_killed_process_has_exited(threads):
             child.stdin.close()
             child.stdout.close()
     assert early == [], f"pid_alive reported a still-exiting process dead: {early}"
+
+
+def test_failed_up_stops_the_processes_it_started_and_says_why(tmp_path):
+    data = tmp_path / "dc"
+    (data / "meta").mkdir(parents=True)
+    (data / "meta" / "kv").write_text("not a database")       # meta cannot open its store: start-up fails
+    p = threefs_cli("up", "--data-dir", str(data), "--base-port", "0", "--targets-per-node", "1", "--no-fuse",
+                    "--no-s3", "--no-hdfs", check=False, timeout=180)
+    err = p.stderr.decode()
+    assert p.returncode != 0 and "Traceback" not in err
+    assert "meta-100 exited during start-up" in err and "stopped the 5 processes" in err, err
+    dc = DevCluster(data)
+    assert dc.procs and not dc.running()                         # mgmtd and storage were stopped again
+    assert all(exited(x.pid) for x in dc.procs if x.pid) and not any(x.pid for x in dc.procs)
+    (data / "meta" / "kv").unlink()                              # fixed: the next `up` starts it all
+    st = json.loads(threefs_cli("up", "--data-dir", str(data), "--json", timeout=180).stdout)
+    try:
+        assert st["running"] is True
+    finally:
+        DevCluster(data).down()
+
+
+def test_up_refuses_a_mountpoint_it_cannot_create_before_starting_anything(tmp_path):
+    data = tmp_path / "dc"
+    p = threefs_cli("up", "--data-dir", str(data), "--base-port", "0", "--targets-per-node", "1",
+                    "--mountpoint", "/proc/no-such-dir/mnt", check=False, timeout=60)
+    assert p.returncode != 0
+    assert "cannot create the mountpoint /proc/no-such-dir/mnt" in p.stderr.decode()
+    assert not DevCluster(data).running()

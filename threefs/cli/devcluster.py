@@ -84,11 +84,21 @@ def pid_alive(pid: int, marker: str = "threefs") -> bool:
 
 def _clear_stale_mount(mountpoint: str) -> None:
     """Detach a FUSE mount left by a killed daemon (ENOTCONN), so the new one can mount there."""
-    os.makedirs(mountpoint, exist_ok=True)
     try:
         os.stat(mountpoint)
+    except FileNotFoundError:
+        pass
     except OSError:
         subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False, capture_output=True)
+    try:
+        os.makedirs(mountpoint, exist_ok=True)
+    except OSError as e:
+        raise RuntimeError(f"cannot create the mountpoint {mountpoint}: {e.strerror}; "
+                           f"choose another --mountpoint") from None
+
+
+class StartError(RuntimeError):
+    """`up` failed part way; the processes that start had launched were stopped again."""
 
 
 @dataclass
@@ -306,12 +316,35 @@ class DevCluster:
             if p.name not in alive and not port_free(self.spec.host, p.port):
                 raise RuntimeError(f"port {p.port} needed by {p.name} is in use by another program; "
                                    f"stop it or choose another --base-port")
+        if any(p.role == "fuse" and p.name not in alive for p in self.procs):
+            _clear_stale_mount(self.mountpoint)     # before anything starts: a bad mountpoint fails fast
         self._save()
+        started: list[Proc] = []
+        try:
+            self._start_missing(alive, timeout, started)
+        except BaseException as e:
+            for p in reversed(started):     # no half-started cluster left behind: stop what this call started
+                try:
+                    self.stop_proc(p)
+                except Exception:  # noqa: BLE001 - keep stopping the others; the original error matters
+                    pass
+            if started and isinstance(e, Exception):
+                raise StartError(f"{e}\n(stopped the {len(started)} processes this start had launched; "
+                                 f"logs are in {self.data_dir / 'logs'})") from e
+            raise
+        return self.status()
+
+    def _start_missing(self, alive: set[str], timeout: float, started: list[Proc]) -> None:
+        """Start, in dependency order, every process not in `alive`; each one started goes into `started`."""
+        def start(p: Proc, env: dict[str, str] | None = None) -> None:
+            self.start_proc(p, env=env)
+            started.append(p)
+
         order = [p for p in self.procs if p.role == "mgmtd"] + [p for p in self.procs if p.role == "storage"]
         for group in (order[:1], order[1:]):
             for p in group:
                 if p.name not in alive:
-                    self.start_proc(p)
+                    start(p)
             for p in group:
                 if p.name not in alive:
                     self.wait_ready(p, timeout)
@@ -319,7 +352,7 @@ class DevCluster:
         meta = [p for p in self.procs if p.role == "meta"]
         for p in meta:
             if p.name not in alive:
-                self.start_proc(p)
+                start(p)
                 self.wait_ready(p, timeout)
         asyncio.run(self._wait_meta(timeout))
         front = [p for p in self.procs if p.role in ("s3", "hdfs", "fuse") and p.name not in alive]
@@ -328,10 +361,9 @@ class DevCluster:
             for p in front:
                 if p.role == "fuse":
                     _clear_stale_mount(self.mountpoint)
-                self.start_proc(p, env={"THREEFS_TOKEN": token})
+                start(p, env={"THREEFS_TOKEN": token})
             for p in front:
                 self.wait_ready(p, timeout)
-        return self.status()
 
     def _credentials(self) -> dict:
         """The dev cluster's admin user (uid 0) token and S3 key, created on first use and kept in cluster.json."""
