@@ -667,7 +667,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         end = self._pending_end(h)
         if not (h.file.hint_dirty or end > h.file.length):
             if h.file.modified or h.buf or h.inflight:      # written in place: the length stays, mtime moves
-                await self._flush_and_touch(h)
+                await self._flush_with(h, mp.SyncReq(base=self.base(None), inode=h.file.inode.id, modified=True))
             else:
                 await self.flush_handle(h)
             if h.created:
@@ -680,33 +680,27 @@ class ThreeFSOperations(pyfuse3.Operations):
         sends = h.sends
         hint = mp.VersionedLength(length=end, truncate_ver=h.file.inode.truncate_ver)
         h.file.written = True            # the hint may land without the data: release then asks storage
-        req = mp.SyncReq(base=self.base(None), inode=h.file.inode.id, update_length=True, length_hint=hint,
-                         modified=True)
-        flushed, synced = await asyncio.gather(self.flush_handle(h), self.call("Sync", req, mp.SyncRsp),
-                                               return_exceptions=True)
-        for outcome in (flushed, synced):
-            if isinstance(outcome, BaseException):
-                raise outcome if isinstance(outcome, pyfuse3.FUSEError) else fuse_error(outcome)
-        h.file.modified = False          # meta set mtime with this Sync (writes it waited for included)
+        synced = await self._flush_with(h, mp.SyncReq(base=self.base(None), inode=h.file.inode.id,
+                                                      update_length=True, length_hint=hint, modified=True))
         if h.file.length <= end:
             h.file.hint_dirty = False
         h.created = False             # a Sync commits durably, and with it everything meta committed before
         adopted = synced.inode.truncate_ver == hint.truncate_ver and synced.inode.length >= end
         h.length_ok = adopted and h.sends == sends and not h.buf
 
-    async def _flush_and_touch(self, h: Handle) -> None:
-        """close(2) after writes that left the length alone: the data to storage and, alongside it, the
-        new mtime/ctime to meta (so another mount's next open sees both)."""
+    async def _flush_with(self, h: Handle, req: mp.SyncReq) -> mp.SyncRsp:
+        """The buffered data to storage and, alongside it, `req` to meta (a length hint and/or the new
+        mtime); returns once both succeeded. The Sync reports every write it waited for as modified."""
         if h.buf:
             data, h.buf = h.buf, bytearray()
             await self._send(h, data, h.buf_off)
-        req = mp.SyncReq(base=self.base(None), inode=h.file.inode.id, modified=True)
-        flushed, touched = await asyncio.gather(self.flush_handle(h), self.call("Sync", req, mp.SyncRsp),
-                                                return_exceptions=True)
-        for outcome in (flushed, touched):
+        flushed, synced = await asyncio.gather(self.flush_handle(h), self.call("Sync", req, mp.SyncRsp),
+                                               return_exceptions=True)
+        for outcome in (flushed, synced):
             if isinstance(outcome, BaseException):
                 raise outcome if isinstance(outcome, pyfuse3.FUSEError) else fuse_error(outcome)
         h.file.modified = False
+        return synced
 
     @staticmethod
     def _pending_end(h: Handle) -> int:
