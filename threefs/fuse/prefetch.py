@@ -119,7 +119,8 @@ class SequentialPrefetch:
                     return None              # dropped meanwhile (a write): read directly
                 raise
             except Exception:  # noqa: BLE001 - the direct read reports the error with its errno
-                self._forget(start)
+                if self._segments.get(start) is seg:     # not already forgotten by another waiting reader
+                    self._forget(start)
                 return None
             lo = max(off, start) - start
             hi = min(off + n, start + SEGMENT) - start

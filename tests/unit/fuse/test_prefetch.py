@@ -137,3 +137,13 @@ async def test_late_requests_of_the_stream_keep_the_window() -> None:
         assert view is None or bytes(view) == f.data[mib * MIB:(mib + 1) * MIB], mib
     assert sorted(o for o, _ in f.reads) == sorted({o for o, _ in f.reads})   # no segment read twice
     assert len(f.reads) <= 8
+
+
+async def test_two_readers_of_one_failed_segment_both_fall_back() -> None:
+    f = File(4 * SEGMENT)
+    f.fail_at.add(0)
+    p = SequentialPrefetch(f.read_into, Budget())
+    await p.read(0, MIB, len(f.data), 0)
+    a, b = await asyncio.gather(p.read(MIB, MIB, len(f.data), 0), p.read(2 * MIB, MIB, len(f.data), 0))
+    assert a is None and b is None
+    p.drop()
