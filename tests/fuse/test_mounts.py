@@ -152,6 +152,31 @@ def test_storage_failure_gives_eio_and_mount_survives(tmp_path, mount_root) -> N
         dc.down()
 
 
+def test_storage_failure_during_a_sequential_read_gives_eio_through_the_read_ahead(tmp_path, mount_root) -> None:
+    dc = start_cluster(tmp_path / "c", storage_nodes=3, targets_per_node=1)
+    m = None
+    try:
+        m = Mount(dc.mgmtd_address, mount_root / "failseq", "--retry-timeout", "3")
+        data = os.urandom(96 << 20)
+        (m.path / "big").write_bytes(data)
+        with open(m.path / "big", "rb", buffering=0) as f:
+            assert f.read(4 << 20) == data[:4 << 20]          # a sequential reader: the window is running
+            for p in dc.procs:
+                if p.role == "storage":
+                    os.kill(p.pid, signal.SIGKILL)
+            t0 = time.monotonic()
+            with pytest.raises(OSError) as e:
+                while chunk := f.read(1 << 20):               # what the window already holds may still come
+                    pass
+            assert e.value.errno == errno.EIO
+            assert time.monotonic() - t0 < 60
+        assert m.proc.poll() is None and os.listdir(m.path)
+    finally:
+        if m is not None:
+            m.stop()
+        dc.down()
+
+
 def _write_sessions(client, path: str) -> int:
     """How many write sessions meta holds for the file at `path` (a path inside the cluster)."""
     from threefs.proto import meta_pb2 as mp

@@ -617,7 +617,10 @@ class ThreeFSOperations(pyfuse3.Operations):
         if n == 0:
             return b""
         if h.prefetch is not None:
-            view = await h.prefetch.read(off, n, length, self.data_gen.get(tid, 0))
+            try:
+                view = await h.prefetch.read(off, n, length, self.data_gen.get(tid, 0))
+            except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
+                raise data_error(e) from None
             if view is not None:
                 return view
         buf = self.read_bufs.take(n)

@@ -69,7 +69,8 @@ class SequentialPrefetch:
         self._gen = 0
 
     async def read(self, off: int, n: int, length: int, gen: int) -> memoryview | None:
-        """Bytes [off, off+n) from the window (n > 0, off + n <= length), or None: read directly."""
+        """Bytes [off, off+n) from the window (n > 0, off + n <= length), or None: read directly.
+        A failed segment read raises its error (the reader's read fails as a direct read would)."""
         if gen != self._gen:
             self.drop()
             self._gen = gen
@@ -118,10 +119,12 @@ class SequentialPrefetch:
                 if seg.task.cancelled():
                     return None              # dropped meanwhile (a write): read directly
                 raise
-            except Exception:  # noqa: BLE001 - the direct read reports the error with its errno
+            except Exception:
+                # The segment's read already retried as long as a direct read would: its error is the
+                # reader's (a second round of retries would only double the wait for EIO).
                 if self._segments.get(start) is seg:     # not already forgotten by another waiting reader
                     self._forget(start)
-                return None
+                raise
             lo = max(off, start) - start
             hi = min(off + n, start + SEGMENT) - start
             if hi > got:

@@ -86,12 +86,13 @@ async def test_a_data_change_drops_the_window() -> None:
     assert bytes(await p.read(3 * MIB, MIB, len(f.data), 1)) == f.data[3 * MIB:4 * MIB]
 
 
-async def test_a_failed_segment_falls_back_to_a_direct_read() -> None:
+async def test_a_failed_segment_fails_the_read_and_is_fetched_again_next_time() -> None:
     f = File(4 * SEGMENT)
     f.fail_at.add(0)
     p = SequentialPrefetch(f.read_into, Budget())
     await p.read(0, MIB, len(f.data), 0)
-    assert await p.read(MIB, MIB, len(f.data), 0) is None         # the caller reads and reports the errno
+    with pytest.raises(OSError, match="storage failed"):          # the reader gets the segment's error
+        await p.read(MIB, MIB, len(f.data), 0)
     f.fail_at.clear()
     view = await p.read(2 * MIB, MIB, len(f.data), 0)             # refetched
     assert view is not None and bytes(view) == f.data[2 * MIB:3 * MIB]
@@ -139,11 +140,12 @@ async def test_late_requests_of_the_stream_keep_the_window() -> None:
     assert len(f.reads) <= 8
 
 
-async def test_two_readers_of_one_failed_segment_both_fall_back() -> None:
+async def test_two_readers_of_one_failed_segment_both_get_the_error() -> None:
     f = File(4 * SEGMENT)
     f.fail_at.add(0)
     p = SequentialPrefetch(f.read_into, Budget())
     await p.read(0, MIB, len(f.data), 0)
-    a, b = await asyncio.gather(p.read(MIB, MIB, len(f.data), 0), p.read(2 * MIB, MIB, len(f.data), 0))
-    assert a is None and b is None
+    a, b = await asyncio.gather(p.read(MIB, MIB, len(f.data), 0), p.read(2 * MIB, MIB, len(f.data), 0),
+                                return_exceptions=True)
+    assert isinstance(a, OSError) and isinstance(b, OSError)
     p.drop()
