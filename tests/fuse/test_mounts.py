@@ -166,7 +166,7 @@ def test_storage_failure_during_a_sequential_read_gives_eio_through_the_read_ahe
                     os.kill(p.pid, signal.SIGKILL)
             t0 = time.monotonic()
             with pytest.raises(OSError) as e:
-                while chunk := f.read(1 << 20):               # what the window already holds may still come
+                while f.read(1 << 20):                        # what the window already holds may still come
                     pass
             assert e.value.errno == errno.EIO
             assert time.monotonic() - t0 < 60
