@@ -449,3 +449,20 @@ def test_ring_from_mgmtd_address_owns_its_client(cluster, client, workdir, iov):
         ring.prepare(iov[:4], True, fd, 0)                # closed
     deregister_fd(fd)
 
+
+
+def test_ring_overwrite_in_place_moves_mtime_at_close(client, workdir, iov):
+    path = f"{workdir}/inplace"
+    client.write_file(path, rand_bytes(CHUNK, 12))
+    client.utime(path, ns=(10**18, 10**18))
+    f = client.open(path, "r+b")
+    fd = register_fd(f)
+    iov[:4096] = b"z" * 4096
+    with make_ioring(client, 4, for_read=False) as ring:
+        ring.prepare(iov[:4096], False, fd, 8192)
+        assert [r.result for r in ring.submit().wait(min_results=1, timeout=30)] == [4096]
+    f.close()
+    deregister_fd(fd)
+    s = client.stat(path)
+    assert s.st_size == CHUNK and s.st_mtime_ns > 10**18           # same length, new mtime (rsync sees it)
+    assert client.read_file(path)[8192:12288] == b"z" * 4096

@@ -161,12 +161,16 @@ class AsyncFile:
         if offset < 0:
             raise make_error(Code.INVALID_ARGUMENT, "negative offset")
         n = await self.io.write(offset, data)
+        self.wrote(offset, n)
+        return n
+
+    def wrote(self, offset: int, n: int) -> None:
+        """Account `n` bytes written at `offset` through this handle (pwrite, or the batched API's ring)."""
         self.written = True
-        self.modified = True
+        self.modified = True        # the next sync/close moves mtime, even when the length stays
         if offset + n > self.length:
             self.hint_dirty = True
         self.length = max(self.length, offset + n)
-        return n
 
     async def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:

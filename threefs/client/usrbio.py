@@ -621,8 +621,7 @@ class IoRing:
                 afile = reg.afile
                 afile.io.touched_chains |= fio.touched_chains     # the handle's fsync covers ring writes
             if results[i] > 0:
-                afile.written = True
-                afile.length = max(afile.length, io.offset + results[i])
+                afile.wrote(io.offset, results[i])
 
         await asyncio.gather(*(one(*job) for job in jobs))
         return results
