@@ -1,6 +1,6 @@
 """S3 gateway throughput and small-object rates beside the native client, in the same run.
 
-    python benchmarks/s3.py [--objects 4] [--size-mib 64] [--clients 4] [--rounds 3] [--small 1000] [--dir DIR]
+    python benchmarks/s3.py [--objects 4] [--size-mib 64] [--clients 4] [--rounds 5] [--small 1000] [--dir DIR]
 
 Starts a temporary dev cluster (3 storage nodes, 1 MiB chunks) with an admin user, an S3 key and
 a `threefs s3 serve` process, then, with `--clients` concurrent workers:
@@ -220,7 +220,8 @@ def main() -> None:
     ap.add_argument("--objects", type=int, default=4, help="Large objects per case.")
     ap.add_argument("--size-mib", type=int, default=64)
     ap.add_argument("--clients", type=int, default=4, help="Concurrent workers (boto3 clients / tasks).")
-    ap.add_argument("--rounds", type=int, default=3, help="Rounds of the large-object cases (medians reported).")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="Rounds of the large-object cases (medians reported; with 3, one noisy pair moved the median).")
     ap.add_argument("--small", type=int, default=1000, help="4 KiB objects per case.")
     ap.add_argument("--dir", default=None, help="Where the temporary cluster lives (default: a temp dir).")
     ns = ap.parse_args()
