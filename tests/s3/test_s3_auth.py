@@ -141,11 +141,15 @@ def test_public_read_bucket_created_with_acl(gateway, s3):
 
 @pytest.mark.parametrize("good", [True, False])
 def test_unsigned_trailer_checksum(gateway, bucket, s3, fs, good):
-    import base64
-    import zlib
     data = os.urandom(100_000)
-    crc = base64.b64encode(zlib.crc32(data if good else b"other").to_bytes(4, "big")).decode()
-    body = b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in (data[:60_000], data[60_000:]))
+    _put_with_crc32_trailer(gateway, bucket, s3, fs, data, _crc32_b64(data if good else b"other"), 60_000, good)
+
+
+def _put_with_crc32_trailer(gateway, bucket, s3, fs, data: bytes, crc: str, piece: int, good: bool) -> None:
+    """PUT `data` aws-chunked in `piece`-byte chunks with `crc` as its trailing x-amz-checksum-crc32:
+    stored when `good`, refused with BadDigest (and nothing stored) otherwise."""
+    body = b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in (data[i:i + piece]
+                                                                         for i in range(0, len(data), piece)))
     body += f"0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n".encode()
     hdr = {"content-encoding": "aws-chunked", "x-amz-decoded-content-length": str(len(data)),
            "x-amz-trailer": "x-amz-checksum-crc32"}
@@ -196,21 +200,8 @@ def test_large_body_digests(gateway, bucket, s3, fs, bad):
 @pytest.mark.parametrize("good", [True, False])
 def test_large_body_trailer_checksum(gateway, bucket, s3, fs, good):
     data = os.urandom(BIG)
-    crc = _crc32_b64(data if good else data[:-1] + b"\0")
-    body = b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in (data[i:i + (1 << 20) + 7]
-                                                                         for i in range(0, len(data), (1 << 20) + 7)))
-    body += f"0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n".encode()
-    hdr = {"content-encoding": "aws-chunked", "x-amz-decoded-content-length": str(len(data)),
-           "x-amz-trailer": "x-amz-checksum-crc32"}
-    status, rsp, _ = signed_request(gateway.endpoint, "PUT", f"/{bucket}/trailer", gateway.alice.access,
-                                    gateway.alice.secret, body=body, headers=hdr,
-                                    payload="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
-    if good:
-        assert status == 200, rsp
-        assert s3.get_object(Bucket=bucket, Key="trailer")["Body"].read() == data
-    else:
-        assert status == 400 and b"BadDigest" in rsp
-        assert not fs.exists(f"/{bucket}/trailer")
+    _put_with_crc32_trailer(gateway, bucket, s3, fs, data, _crc32_b64(data if good else data[:-1] + b"\0"),
+                            (1 << 20) + 7, good)
 
 
 def test_undeclared_trailer_checksum_is_refused(gateway, bucket, fs):
