@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuse.conftest import OTHER_UID, run_as
+from tests.fuse.conftest import OTHER_GID, OTHER_UID, SYSTEM_PYTHON, run_as
 
 
 def err(fn, *args) -> int:
@@ -369,6 +369,38 @@ print(os.stat({str(d / 'mine')!r}).st_uid)
     assert r.stdout.splitlines() == ["EACCES", "hi", "EACCES", "EACCES", "EACCES", "EPERM",
                                         "False True", "ok", str(OTHER_UID)]
     assert not (d / "public").exists()       # the directory is world-writable: unlink allowed
+
+
+def test_supplementary_groups_per_process(d: Path) -> None:
+    """Meta sees each caller's own supplementary groups: the mount's short-lived groups cache never
+    lends one process's groups to another process of the same uid/gid."""
+    team = OTHER_GID + 1
+    (d / "team").write_text("shared")
+    os.chown(d / "team", 0, team)
+    os.chmod(d / "team", 0o640)
+    code = f"""
+import os
+os.listdir({str(d)!r})
+for _ in range(3):
+    try:
+        print(open({str(d / 'team')!r}).read())
+    except OSError as e:
+        print(e.errno)
+"""
+
+    def as_member(groups: list[int]) -> list[str]:
+        def drop() -> None:
+            os.setgroups(groups)
+            os.setresgid(OTHER_GID, OTHER_GID, OTHER_GID)
+            os.setresuid(OTHER_UID, OTHER_UID, OTHER_UID)
+        r = subprocess.run([SYSTEM_PYTHON, "-c", code], preexec_fn=drop, capture_output=True, text=True,
+                           timeout=60, cwd="/", check=False)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    assert as_member([OTHER_GID]) == [str(errno.EACCES)] * 3
+    assert as_member([OTHER_GID, team]) == ["shared"] * 3          # right after a non-member, same uid and gid
+    assert as_member([OTHER_GID]) == [str(errno.EACCES)] * 3
 
 
 def test_sticky_directory(d: Path) -> None:

@@ -32,6 +32,8 @@ WRITE_BUF_SIZE = 1 << 20          # 3FS io_bufs.write_buf_size: coalesce sequent
 WRITE_BEHIND = 8                  # storage writes in flight per handle (FUSE sends one write per file at a time)
 NOBODY = 65534
 DIR_ATTR_TTL = 1.0                # seconds a directory's attributes answer getattr without meta (see getattr)
+GROUPS_TTL = 1.0                  # seconds a caller's supplementary groups are reused (read from /proc/PID/status)
+GROUPS_CACHE_MAX = 4096
 FILE_TYPES = {mp.FILE: st.S_IFREG, mp.DIRECTORY: st.S_IFDIR, mp.SYMLINK: st.S_IFLNK}
 
 
@@ -171,21 +173,37 @@ class ThreeFSOperations(pyfuse3.Operations):
         self.data_gen: dict[int, int] = {}     # inode -> changes of its data through this mount (open inodes)
         self.cache_validators: dict[int, tuple[int, int, int]] = {}   # inode -> (ctime, length, truncate_ver)
         self._next_fh = 1
+        self._groups_cache: dict[tuple[int, int, int], tuple[float, list[int]]] = {}
         self.virt = virt.VirtualDir(self)
 
     # ---- helpers ------------------------------------------------------------------------
     def user(self, ctx: pyfuse3.RequestContext) -> cpb.UserInfo:
         """The caller as meta sees it (root squashed to nobody when asked)."""
         uid, gid = ctx.uid, ctx.gid
-        try:
-            groups = sorted(pyfuse3.get_sup_groups(ctx.pid)) if ctx.pid else []
-        except (OSError, ValueError):
-            groups = []
+        groups = self._groups(ctx.pid, uid, gid)
         if self.opts.root_squash:
             uid = NOBODY if uid == 0 else uid
             gid = NOBODY if gid == 0 else gid
             groups = [NOBODY if g == 0 else g for g in groups]
         return cpb.UserInfo(uid=uid, gid=gid, groups=groups, token=self.client.meta.user.token)
+
+    def _groups(self, pid: int, uid: int, gid: int) -> list[int]:
+        """The caller's supplementary groups, reused for GROUPS_TTL (a file create asks two or three times)."""
+        if not pid:
+            return []
+        now = time.monotonic()
+        key = (pid, uid, gid)
+        hit = self._groups_cache.get(key)
+        if hit is not None and now - hit[0] < GROUPS_TTL:
+            return hit[1]
+        try:
+            groups = sorted(pyfuse3.get_sup_groups(pid))
+        except (OSError, ValueError):
+            return []
+        if len(self._groups_cache) >= GROUPS_CACHE_MAX:
+            self._groups_cache = {k: v for k, v in self._groups_cache.items() if now - v[0] < GROUPS_TTL}
+        self._groups_cache[key] = (now, groups)
+        return groups
 
     def base(self, ctx: pyfuse3.RequestContext | None) -> mp.ReqBase:
         b = self.client.meta.base()

@@ -61,6 +61,7 @@ BLOCK_SIZE = 64 * 1024
 _ZEROS = memoryview(bytes(BLOCK_SIZE))
 _READ_ATTEMPTS = 4
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_UNKNOWN = object()   # update(current=...) not given: look the chunk up
 
 
 class _Crcs:
@@ -168,6 +169,16 @@ def _preadv_all(fd: int, bufs: list[memoryview], pos: int, nowait: bool = False)
         if n:
             bufs[0] = bufs[0][n:]
     return True
+
+
+def _create(path: str) -> int:
+    """A new, empty file at `path` (a stale one, or a hard link to a committed version, is replaced)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o644)
+    except FileExistsError:
+        os.unlink(path)
+        return os.open(path, flags, 0o644)
 
 
 def _unlink(path: str) -> None:
@@ -372,10 +383,13 @@ class ChunkEngine:
         full_replace: bool = False,
         client_id: bytes = b"",
         request_id: int = 0,
+        current: ChunkMeta | None | object = _UNKNOWN,
     ) -> ChunkMeta:
         """Write pending version `update_ver` (state CLEAN) and return the new metadata.
 
         `data_crc`, when given, must be the CRC32C of `data` (checked before anything is written).
+        `current`: the chunk's stored metadata (None: no such chunk) when the caller has just read it
+        under the chunk's lock; saves the lookup.
         """
         chunk_id = bytes(chunk_id)
         if not chunk_id:
@@ -386,7 +400,7 @@ class ChunkEngine:
         expect = data_crc if kind == WRITE else None
         if kind not in (WRITE, REMOVE, TRUNCATE, EXTEND):
             raise make_error(Code.INVALID_ARGUMENT, f"unknown update type {kind}")
-        old = self.get(chunk_id)
+        old = self.get(chunk_id) if current is _UNKNOWN else current
         try:
             if full_replace:
                 meta = self._replace(chunk_id, update_ver, kind, view, chunk_size, expect)
@@ -508,9 +522,9 @@ class ChunkEngine:
         `expect` (the payload's CRC32C) is checked before the file is touched.
         """
         path = self._path(chunk_id, ver)
-        _unlink(path)
         crcs = _Crcs()
         if new_size == 0:
+            _unlink(path)
             self._touched(path, file=False)
             return crcs
         crcs.feed_zeros(offset)
@@ -518,7 +532,7 @@ class ChunkEngine:
         if expect is not None:
             _check_payload(chunk_id, own, expect)
         crcs.feed_zeros(new_size - crcs.size)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o644)
+        fd = _create(path)
         try:
             _pwrite_all(fd, view, offset)
             _start_writeback(fd, offset, len(view))

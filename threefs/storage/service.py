@@ -36,6 +36,7 @@ from threefs.storage.fencing import call_fenced
 from threefs.storage.resync import Resyncer
 from threefs.storage.target_state import next_local_state
 
+INLINE_UPDATE = 64 << 10   # updates touching at most this much chunk data run on the event loop
 SMALL_READ = 256 << 10   # reads up to this size are copied (one pread) rather than mapped (mmap, mincore, munmap)
 log = logging.getLogger(__name__)
 SERVICE = "Storage"
@@ -311,7 +312,14 @@ class StorageService:
             kw.update(data=data, data_crc=io.checksum)
         if leftover:
             await self._io(eng.abort, io.chunk_id)
-        new = await self._io(eng.update, io.chunk_id, full_replace=full_replace, **kw)
+        else:
+            kw["current"] = meta   # read above under the chunk lock
+        if len(data) <= INLINE_UPDATE and (meta is None or meta.size <= INLINE_UPDATE):
+            # A small update (a new small file's chunk, a short append) costs less than the hop to an
+            # I/O thread and back (futex wake-ups and GIL hand-offs): it runs on the loop.
+            new = eng.update(io.chunk_id, full_replace=full_replace, **kw)
+        else:
+            new = await self._io(eng.update, io.chunk_id, full_replace=full_replace, **kw)
         return await self._forward_and_commit(target, req, data, new, update_ver, force_replace=leftover)
 
     async def _forward_and_commit(self, target: Target, req: spb.WriteReq, data: memoryview,
@@ -360,8 +368,8 @@ class StorageService:
                                  f"chunk {io.chunk_id.hex()}: successor {succ} checksum {rsp.checksum:#x} != {pending.pending_checksum:#x}")
             break
         commit_chain_ver = io.commit_chain_ver if io.is_syncing and io.commit_chain_ver else chain_ver
-        if pending.commit_ver == 0 and not pending.removing:
-            # a first version: commit is one metadata put (no old file to unlink), done on the loop
+        if (pending.commit_ver == 0 and not pending.removing) or max(pending.size, pending.pending_size) <= INLINE_UPDATE:
+            # a first version (one metadata put, no old file to unlink) or a small chunk: on the loop
             committed = target.engine.commit(io.chunk_id, update_ver, commit_chain_ver)
         else:
             committed = await self._io(target.engine.commit, io.chunk_id, update_ver, commit_chain_ver)

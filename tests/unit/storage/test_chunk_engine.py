@@ -138,6 +138,18 @@ def test_append_after_abandoned_bytes_and_stale_link(eng):
         assert f.read(m.size) == expect
 
 
+def test_new_chunk_replaces_a_file_left_by_a_crash(eng):
+    """A crash between creating a version's file and recording it leaves the file behind: the next
+    write of that version starts from an empty file (also when the caller passes the looked-up meta)."""
+    c = cid(1)
+    eng.path_of(c, 1).write_bytes(b"G" * 9000)
+    data = b"d" * 100
+    write(eng, c, 1, 0, data, current=eng.get(c))
+    eng.commit(c, 1, 1)
+    assert content(eng, c) == data and os.path.getsize(eng.path_of(c, 1)) == len(data)
+    check_meta(eng, c, data)
+
+
 def test_cow_overwrite_in_the_middle(eng):
     c = cid(1)
     old = os.urandom(3 * BLOCK_SIZE)
