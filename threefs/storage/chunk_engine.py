@@ -56,6 +56,7 @@ from threefs.proto.storage_pb2 import (
     ChunkMeta,
 )
 from threefs.storage import page_map
+from threefs.storage.file_pool import RECYCLE_MIN, FilePool
 
 BLOCK_SIZE = 64 * 1024
 _ZEROS = memoryview(bytes(BLOCK_SIZE))
@@ -304,6 +305,7 @@ class ChunkEngine:
             if "lock" in str(e).lower():
                 raise make_error(Code.BUSY, f"target {target_dir} is in use: {e}") from e
             raise make_error(Code.IO_ERROR, f"cannot open metadata of target {target_dir}: {e}") from e
+        self._pool = FilePool(str(self.target_dir / "pool"))
         self._lock = threading.Lock()
         self._unsynced_files: set[str] = set()
         self._unsynced_dirs: set[str] = {str(self.target_dir), str(self._data)}
@@ -401,17 +403,22 @@ class ChunkEngine:
         if kind not in (WRITE, REMOVE, TRUNCATE, EXTEND):
             raise make_error(Code.INVALID_ARGUMENT, f"unknown update type {kind}")
         old = self.get(chunk_id) if current is _UNKNOWN else current
-        try:
-            if full_replace:
-                meta = self._replace(chunk_id, update_ver, kind, view, chunk_size, expect)
-            else:
-                meta = self._apply(self._clean_base(chunk_id, old, update_ver), update_ver, kind, offset, view,
-                                   data is not None, length, chunk_size, expect)
-        except FSError:
-            raise
-        except OSError as e:
-            code = Code.NO_SPACE if e.errno in (errno.ENOSPC, errno.EDQUOT) else Code.IO_ERROR
-            raise make_error(code, f"writing chunk {chunk_id.hex()} v{update_ver}: {e}") from e
+        for attempt in (1, 2):
+            try:
+                if full_replace:
+                    meta = self._replace(chunk_id, update_ver, kind, view, chunk_size, expect)
+                else:
+                    meta = self._apply(self._clean_base(chunk_id, old, update_ver), update_ver, kind, offset,
+                                       view, data is not None, length, chunk_size, expect)
+                break
+            except FSError:
+                raise
+            except OSError as e:
+                full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+                if full and attempt == 1 and self._pool.drain():
+                    continue          # the space kept for reuse goes back to the file system first
+                code = Code.NO_SPACE if full else Code.IO_ERROR
+                raise make_error(code, f"writing chunk {chunk_id.hex()} v{update_ver}: {e}") from e
         meta.update_ver = update_ver
         meta.chain_ver = chain_ver
         meta.state = CLEAN
@@ -532,12 +539,15 @@ class ChunkEngine:
         if expect is not None:
             _check_payload(chunk_id, own, expect)
         crcs.feed_zeros(new_size - crcs.size)
-        fd = _create(path)
+        reused = None
+        if offset == 0 and len(view) == new_size >= RECYCLE_MIN:   # nothing of a reused file survives
+            reused = self._pool.reuse(path)
+        fd, old_size = reused if reused is not None else (_create(path), 0)
         try:
             _pwrite_all(fd, view, offset)
             _start_writeback(fd, offset, len(view))
-            if (offset + len(view) if len(view) else 0) < new_size:  # trailing zeros: a hole
-                os.ftruncate(fd, new_size)
+            if (offset + len(view) if len(view) else 0) < new_size or old_size > new_size:
+                os.ftruncate(fd, new_size)   # trailing zeros (a hole), or the end of a longer reused file
         finally:
             os.close(fd)
         self._touched(path)
@@ -666,8 +676,10 @@ class ChunkEngine:
         return meta
 
     def _remove_file(self, chunk_id: bytes, ver: int) -> None:
+        """Drop a version's file (kept for reuse when it qualifies); callers changed the metadata first."""
         path = self._path(chunk_id, ver)
-        _unlink(path)
+        if not self._pool.keep(path):
+            _unlink(path)
         self._touched(path, file=False)
 
     # ----------------------------------------------------------------------------------- read
@@ -826,12 +838,15 @@ class ChunkEngine:
         """(capacity, used, free) bytes of the file system holding the target, and the chunk count."""
         st = os.statvfs(self.target_dir)
         capacity = st.f_blocks * st.f_frsize
-        return capacity, capacity - st.f_bfree * st.f_frsize, st.f_bavail * st.f_frsize, self._chunks
+        _, pooled = self._pool.size      # files kept for reuse count as free: a write can take them
+        return (capacity, capacity - st.f_bfree * st.f_frsize - pooled, st.f_bavail * st.f_frsize + pooled,
+                self._chunks)
 
     def remove_all(self) -> None:
         """Drop every chunk (the target is about to be refilled by a full resync)."""
         for key in list(self._db.keys()):
             self._db.delete(key)
+        self._pool.drain()
         subdirs = [str(self._data / f"{i:02x}") for i in range(256)]
         for sub in subdirs:
             for entry in os.scandir(sub):

@@ -2,7 +2,8 @@
 
 A read served from a mapping costs one pass over the data (the CRC check) plus the socket's own
 copy, where `pread` into a buffer adds a full copy per byte. The mapping lives as long as any view
-of it (the transport keeps one until the bytes are sent) and is unmapped when the last one goes.
+of it (the transport keeps one until the bytes are sent) and is unmapped when the last one goes;
+files with live mappings are known (`is_mapped`), so their inodes are never reused for other data.
 
 Only ranges that can never shrink may be mapped (committed chunk versions: their files are never
 truncated below the committed size), since touching a page past the end of a file raises SIGBUS.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+import threading
 
 PAGE = mmap.PAGESIZE
 
@@ -38,16 +40,32 @@ _MADV_POPULATE_READ = 22  # Linux 5.14+: map every (resident) page now, not one 
 _RESIDENT_BIT = bytes(b & 1 for b in range(256))  # mincore: only the low bit of each byte is defined
 
 
+_mapped: dict[tuple[int, int], int] = {}   # (st_dev, st_ino) -> live mappings of that file
+_mapped_lock = threading.Lock()
+
+
+def is_mapped(dev: int, ino: int) -> bool:
+    """Whether a view of this file may still be alive (its inode must not be reused for other data)."""
+    with _mapped_lock:
+        return (dev, ino) in _mapped
+
+
 class _Mapping:
     """Owns one mmap'd range; unmaps it when the last view of it is gone."""
 
-    __slots__ = ("addr", "length")
+    __slots__ = ("addr", "length", "file")
 
-    def __init__(self, addr: int, length: int) -> None:
-        self.addr, self.length = addr, length
+    def __init__(self, addr: int, length: int, file: tuple[int, int]) -> None:
+        self.addr, self.length, self.file = addr, length, file
+        with _mapped_lock:
+            _mapped[file] = _mapped.get(file, 0) + 1
 
     def __del__(self) -> None:
         _munmap(self.addr, self.length)
+        with _mapped_lock:
+            left = _mapped.pop(self.file, 1) - 1
+            if left:
+                _mapped[self.file] = left
 
 
 def map_if_resident(fd: int, offset: int, length: int) -> memoryview | None:
@@ -59,11 +77,12 @@ def map_if_resident(fd: int, offset: int, length: int) -> memoryview | None:
         return None
     start = offset - offset % PAGE
     span = offset + length - start
+    st = os.fstat(fd)
     addr = _mmap(None, span, mmap.PROT_READ, mmap.MAP_SHARED, fd, start)
     if addr is None or addr == _MAP_FAILED:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
-    owner = _Mapping(addr, span)
+    owner = _Mapping(addr, span, (st.st_dev, st.st_ino))
     pages = -(-span // PAGE)
     vec = ctypes.create_string_buffer(pages)
     if _mincore(addr, span, vec) != 0:
