@@ -57,20 +57,18 @@ class FilePool:
             return False
         if page_map.is_mapped(st.st_dev, st.st_ino):   # a reader may still send bytes from it
             return False
-        with self._lock:
+        with self._lock:      # (two threads may both pass the bound: it is exceeded by one file at most each)
             if len(self._files) >= self.max_files or self._bytes + st.st_size > self.max_bytes:
                 return False
             name = f"{self.dir}/{self._prefix}.{self._next}"
             self._next += 1
-            self._bytes += st.st_size        # reserved before the rename, released if it fails
         try:
             os.rename(path, name)
         except OSError:
-            with self._lock:
-                self._bytes -= st.st_size
             return False
         with self._lock:
             self._files.append((name, st.st_size))
+            self._bytes += st.st_size
         return True
 
     def reuse(self, path: str) -> tuple[int, int] | None:
