@@ -28,7 +28,7 @@ def mount(mgmtd_address, mountpoint, options, allow_other, writeback_cache, root
     """Mount the file system at MOUNTPOINT (prints `READY fuse MOUNTPOINT`; SIGTERM unmounts)."""
     from threefs.fuse.mount import serve
     from threefs.fuse.ops import MountOptions
-    from threefs.net.rpc import install_uvloop
+    from threefs.net.rpc import install_uvloop, tune_malloc
     setup_logging(log_level)
     extra = [o for opt in options for o in opt.split(",") if o]
     if "allow_other" in extra:
@@ -38,6 +38,7 @@ def mount(mgmtd_address, mountpoint, options, allow_other, writeback_cache, root
     opts = MountOptions(attr_timeout=attr_timeout, entry_timeout=entry_timeout, negative_timeout=negative_timeout,
                         writeback_cache=writeback_cache, root_squash=root_squash, read_cache=not no_read_cache)
     install_uvloop()
+    tune_malloc()     # 1 MiB write payloads and read buffers: reused heap memory, not fresh pages each time
     try:
         asyncio.run(serve(mgmtd_address, mountpoint, opts, allow_other=allow_other, extra_options=extra,
                           retry_timeout=retry_timeout))

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from threefs.common.metrics import serve_metrics
-from threefs.net.rpc import install_uvloop
+from threefs.net.rpc import install_uvloop, tune_malloc
 
 
 def setup_logging(level: str = "INFO", log_file: Path | None = None) -> None:
@@ -27,6 +27,7 @@ def run_service(start: Callable[[], Awaitable[tuple[str, Callable[[], Awaitable[
     With `metrics_port` (0: any free port) Prometheus metrics are served at http://HOST:PORT/metrics.
     """
     install_uvloop()
+    tune_malloc()      # every service moves MiB-sized payloads (the gateways too): keep them in reused heap memory
     if metrics_port is not None:
         print(f"METRICS {role} http://{serve_metrics(metrics_host, metrics_port)}/metrics", flush=True)
 
