@@ -17,6 +17,29 @@ def test_sequential_read_of_a_large_file_is_byte_exact(d) -> None:
         assert got == data, bs
 
 
+def test_holes_read_as_zeros_through_the_window(d) -> None:
+    """Read-ahead segments are not zero-filled up front: holes must still read as zeros, also after
+    the daemon's buffers held other data (the random file first)."""
+    noise = os.urandom(24 * MIB)
+    (d / "noise").write_bytes(noise)
+    with open(d / "noise", "rb", buffering=0) as f:
+        while f.read(MIB):
+            pass
+    islands = {3 * MIB + 17: os.urandom(1000), 11 * MIB: os.urandom(MIB), 30 * MIB - 5: os.urandom(5)}
+    with open(d / "sparse", "wb") as f:
+        for off, data in islands.items():
+            f.seek(off)
+            f.write(data)
+    expect = bytearray(30 * MIB)
+    for off, data in islands.items():
+        expect[off:off + len(data)] = data
+    got = bytearray()
+    with open(d / "sparse", "rb", buffering=0) as f:
+        while chunk := f.read(MIB):
+            got += chunk
+    assert len(got) == len(expect) and got == expect
+
+
 def test_window_never_serves_bytes_older_than_a_write_through_this_mount(d) -> None:
     data = bytearray(os.urandom(48 * MIB))
     (d / "f").write_bytes(data)

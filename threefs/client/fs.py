@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from threefs.client.file_io import FileIO
 from threefs.client.meta_client import MetaClient
+from threefs.common.buffers import uninitialized_bytearray
 from threefs.common.errors import Code, FSError, make_error
 from threefs.mgmtd.client import MgmtdClient
 from threefs.net.rpc import RpcClient
@@ -152,7 +153,7 @@ class AsyncFile:
 
     async def pread(self, size: int, offset: int) -> bytes:
         size = max(0, min(size, self.length - offset))
-        buf = bytearray(size)
+        buf = uninitialized_bytearray(size)       # the read fills the first n bytes; only those are returned
         n = await self.preadinto(buf, offset)
         return bytes(buf[:n]) if n < size else bytes(buf)
 

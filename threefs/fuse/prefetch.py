@@ -16,6 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from threefs.common.buffers import uninitialized_bytearray
+
 log = logging.getLogger("threefs.fuse")
 
 SEGMENT = 8 << 20            # bytes per prefetch read (8 chunks of the default layout, across its chains)
@@ -100,7 +102,7 @@ class SequentialPrefetch:
                 continue
             if not self._budget.take(SEGMENT):
                 break
-            buf = bytearray(min(SEGMENT, length - start))
+            buf = uninitialized_bytearray(min(SEGMENT, length - start))   # the read fills it (holes as zeros)
             task = asyncio.ensure_future(self._read_into(start, memoryview(buf), length))
             task.add_done_callback(_retrieve)
             self._segments[start] = _Segment(start, buf, task)
@@ -132,7 +134,7 @@ class SequentialPrefetch:
             parts.append(memoryview(seg.buf)[lo:hi])
         if len(parts) == 1:
             return parts[0]                  # no copy: pyfuse3 copies the reply before the buffer can go
-        out = bytearray(n)
+        out = uninitialized_bytearray(n)
         pos = 0
         for p in parts:
             out[pos:pos + len(p)] = p
