@@ -13,15 +13,10 @@ import threading
 import pytest
 from crc32c import crc32c
 
+from engine_util import CS, cid, content, put, write
 from threefs.common.errors import Code, FSError
 from threefs.proto.storage_pb2 import CLEAN, COMMIT, EXTEND, REMOVE, TRUNCATE, WRITE
 from threefs.storage.chunk_engine import BLOCK_SIZE, ChunkEngine
-
-CS = 1 << 20  # chunk size used by most tests
-
-
-def cid(i: int) -> bytes:
-    return b"\0\0" + i.to_bytes(14, "big")
 
 
 def block_crcs(content: bytes) -> bytes:
@@ -40,23 +35,6 @@ def eng(tmp_path):
     e = ChunkEngine(tmp_path / "t1", 101)
     yield e
     e.close()
-
-
-def write(e: ChunkEngine, c: bytes, ver: int, offset: int, data: bytes, **kw):
-    return e.update(
-        c, update_ver=ver, chain_ver=1, kind=WRITE, offset=offset, data=data, data_crc=crc32c(data),
-        chunk_size=kw.pop("chunk_size", CS), **kw,
-    )
-
-
-def put(e: ChunkEngine, c: bytes, ver: int, offset: int, data: bytes) -> None:
-    write(e, c, ver, offset, data)
-    e.commit(c, ver, 1)
-
-
-def content(e: ChunkEngine, c: bytes, *, relaxed: bool = False) -> bytes:
-    data, _ = e.read(c, 0, CS, relaxed=relaxed)
-    return bytes(data)
 
 
 def check_meta(e: ChunkEngine, c: bytes, expect: bytes) -> None:

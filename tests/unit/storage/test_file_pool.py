@@ -5,36 +5,19 @@ import errno
 import os
 
 import pytest
-from crc32c import crc32c
 
+from engine_util import CS, cid, content, put
 from threefs.common.errors import Code, FSError
-from threefs.proto.storage_pb2 import REMOVE, WRITE
+from threefs.proto.storage_pb2 import REMOVE
 from threefs.storage import page_map
 from threefs.storage.chunk_engine import ChunkEngine
 from threefs.storage.file_pool import RECYCLE_MIN, FilePool
-
-CS = 1 << 20
-
-
-def cid(i: int) -> bytes:
-    return b"\0\0" + i.to_bytes(14, "big")
-
-
-def put(e: ChunkEngine, c: bytes, ver: int, offset: int, data: bytes) -> None:
-    e.update(c, update_ver=ver, chain_ver=1, kind=WRITE, offset=offset, data=data, data_crc=crc32c(data),
-             chunk_size=CS)
-    e.commit(c, ver, 1)
 
 
 def remove(e: ChunkEngine, c: bytes) -> None:
     ver = e.get(c).commit_ver + 1
     e.update(c, update_ver=ver, chain_ver=1, kind=REMOVE, chunk_size=CS)
     assert e.commit(c, ver, 1) is None
-
-
-def content(e: ChunkEngine, c: bytes) -> bytes:
-    data, _ = e.read(c, 0, CS)
-    return bytes(data)
 
 
 @pytest.fixture
