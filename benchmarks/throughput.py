@@ -87,9 +87,13 @@ def raw_disk(directory: Path, total: int) -> tuple[float, float]:
     return w, r
 
 
-async def cluster_io(mgmtd: str, total: int, block: int = 16 * MIB, inflight: int = 8) -> tuple[float, float]:
-    """(write GB/s incl. fsync+close, read GB/s) of one file through the cluster."""
+async def cluster_io(mgmtd: str, total: int, block: int = 16 * MIB, inflight: int = 8,
+                     after_removal: bool = False) -> tuple[float, float]:
+    """(write GB/s incl. fsync+close, read GB/s) of one file through the cluster; with `after_removal`,
+    first wait until the previous run's removed file has left the targets."""
     async with AsyncClient(mgmtd) as c:
+        if after_removal:
+            await reclaimed(c)
         data = memoryview(os.urandom(block))
         sem = asyncio.Semaphore(inflight)
         f = await c.open("/bench-throughput.bin", "wb")
@@ -119,7 +123,6 @@ async def cluster_io(mgmtd: str, total: int, block: int = 16 * MIB, inflight: in
         await c.remove("/bench-throughput.bin")
         if not ok:
             raise SystemExit("read back differs from what was written")
-        await reclaimed(c)
         return w, r
 
 
@@ -154,7 +157,7 @@ def main() -> None:
                                                        targets_per_node=ns.targets_per_node))
         dc.up()
         try:
-            runs = [asyncio.run(cluster_io(dc.mgmtd_address, total)) for _ in range(ns.repeat)]
+            runs = [asyncio.run(cluster_io(dc.mgmtd_address, total, after_removal=i > 0)) for i in range(ns.repeat)]
         finally:
             dc.down()
         first_w = runs[0][0]                        # a fresh cluster: every chunk file is new
