@@ -26,6 +26,7 @@ from threefs.common.errors import Code, FSError
 from threefs.kv.engine import KVEngine
 from threefs.kv.occ import ConflictTracker, OccTransaction, Writes
 from threefs.kv.ranges import RangeSet
+from threefs.common.wal_sync import WalSyncer
 
 
 class DatabaseLockedError(FSError):
@@ -69,9 +70,8 @@ class RocksKV(KVEngine):
             if "lock" in str(e).lower():
                 raise DatabaseLockedError(self.path, str(e)) from None
             raise FSError(Code.IO_ERROR, f"cannot open rocksdb database {self.path}: {e}", self.path) from e
-        self._sync = WriteOptions()
-        self._sync.sync = True
         self._nosync = WriteOptions()
+        self._wal = WalSyncer(self.path)   # durable batches: unsynced write + fsync without the GIL
         self._unsynced = False          # WAL writes since the last fsync
         self.tracker = ConflictTracker(max_log)
         self.stats = {"commits": 0, "batches": 0}
@@ -103,7 +103,8 @@ class RocksKV(KVEngine):
             view.release()
         self._view.release()
         if self._unsynced:
-            self._db.flush_wal(True)
+            self._wal.sync()
+        self._wal.close()
         self._db.close()
         self._executor.shutdown()
 
@@ -133,7 +134,7 @@ class RocksKV(KVEngine):
                 return
         self._unsynced = False
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._db.flush_wal, True)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._wal.sync)
         except Exception as e:
             self._unsynced = True
             raise FSError(Code.IO_ERROR, f"rocksdb WAL sync of {self.path} failed: {e}") from e
@@ -176,8 +177,10 @@ class RocksKV(KVEngine):
             self._writer = None
 
     def _write(self, batch: list[_Pending]) -> None:
-        """Write one synced WriteBatch (runs in the commit thread; syncs earlier unsynced writes too)."""
-        self._db.write(self._batch([(item.writes, item.clears) for item in batch]), self._sync)
+        """Write one WriteBatch and fsync the WAL (runs in the commit thread; syncs earlier unsynced
+        writes too). rocksdict's own synced write would hold the GIL through the fsync (common/wal_sync.py)."""
+        self._db.write(self._batch([(item.writes, item.clears) for item in batch]), self._nosync)
+        self._wal.sync()
         self._unsynced = False
 
     @staticmethod

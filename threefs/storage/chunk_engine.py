@@ -46,6 +46,7 @@ from rocksdict import Options, Rdict
 
 from threefs.common.crc_combine import crc32c_combine
 from threefs.common.errors import Code, FSError, make_error
+from threefs.common.wal_sync import WalSyncer
 from threefs.proto.storage_pb2 import (
     CLEAN,
     COMMIT,
@@ -301,6 +302,7 @@ class ChunkEngine:
         opts.create_if_missing(True)
         try:
             self._db = Rdict(str(self.target_dir / "meta"), opts)
+            self._wal = WalSyncer(str(self.target_dir / "meta"))
         except Exception as e:  # rocksdict raises plain Exception
             if "lock" in str(e).lower():
                 raise make_error(Code.BUSY, f"target {target_dir} is in use: {e}") from e
@@ -320,6 +322,7 @@ class ChunkEngine:
             return
         self.sync()
         self._closed = True
+        self._wal.close()
         self._db.close()
 
     def path_of(self, chunk_id: bytes, version: int) -> Path:
@@ -825,7 +828,7 @@ class ChunkEngine:
                     _fsync_path(path)
                 for path in dirs:
                     _fsync_path(path)
-            self._db.flush_wal(True)
+            self._wal.sync()            # not flush_wal(True): that holds the GIL through the fsync
         except Exception as e:
             with self._lock:
                 self._unsynced_files |= files

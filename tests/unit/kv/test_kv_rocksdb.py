@@ -246,3 +246,37 @@ async def test_acknowledged_commits_survive_sigkill(tmp_path: Path, durable: boo
         txn.cancel()
     finally:
         await engine.close()
+
+
+async def test_durable_batches_fsync_every_live_wal_file_without_the_gil(rocks: RocksKV, monkeypatch) -> None:
+    """A durable commit returns only after the WAL file that holds it was fsynced through os.fsync
+    (which releases the GIL, unlike rocksdict's synced write); after rocksdb switches to a new WAL
+    (a memtable flush), the new file and the directory are synced too."""
+    from threefs.common import wal_sync
+    synced: list[tuple[int, int]] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        st = os.fstat(fd)
+        synced.append((st.st_dev, st.st_ino))
+        real(fd)
+
+    monkeypatch.setattr(wal_sync.os, "fsync", spy)
+
+    def live_wals() -> set[tuple[int, int]]:
+        out = set()
+        for n in os.listdir(rocks.path):
+            if n.endswith(".log") and n[:-4].isdigit():
+                st = os.stat(os.path.join(rocks.path, n))
+                out.add((st.st_dev, st.st_ino))
+        return out
+
+    for round_ in range(2):
+        before = len(synced)
+        txn = rocks.transaction()
+        txn.set(b"w%d" % round_, b"x" * 1000)
+        await txn.commit()
+        assert live_wals() and live_wals() <= set(synced[before:])
+        rocks._db.flush()                   # memtable to an SST: rocksdb starts a new WAL file
+    dir_st = os.stat(rocks.path)
+    assert (dir_st.st_dev, dir_st.st_ino) in synced            # the new WAL's directory entry
