@@ -137,9 +137,11 @@ def test_storage_failure_gives_eio_and_mount_survives(tmp_path, mount_root) -> N
         assert time.monotonic() - t0 < 60
         assert m.proc.poll() is None
         assert os.listdir(m.path) and os.stat(m.path / "g").st_size == 16     # the mount still serves
+        (m.path / "small").write_bytes(b"kept in meta")          # a small new file needs no storage
+        assert (m.path / "small").read_bytes() == b"kept in meta"
         fd = os.open(m.path / "new", os.O_WRONLY | os.O_CREAT, 0o644)          # meta is up: create works
         try:
-            os.write(fd, b"buffered")                   # write-behind: accepted into the buffer
+            os.write(fd, b"buffered" * 4096)            # write-behind: accepted into the buffer (too big for meta)
             with pytest.raises(OSError) as e:
                 os.fsync(fd)                             # ...and the storage failure surfaces here
             assert e.value.errno == errno.EIO

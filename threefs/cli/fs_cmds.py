@@ -86,7 +86,7 @@ def stat_(path, as_json, data_dir, mgmtd) -> None:
     info = {"path": path, "inode": s.st_ino, "type": {0: "file", 1: "directory", 2: "symlink"}[s.inode.type],
             "mode": oct(s.st_mode & 0o7777), "nlink": s.st_nlink, "uid": s.st_uid, "gid": s.st_gid, "size": s.st_size,
             "truncate_ver": s.inode.truncate_ver, "atime": _fmt_time(s.st_atime_ns), "mtime": _fmt_time(s.st_mtime_ns),
-            "ctime": _fmt_time(s.st_ctime_ns),
+            "ctime": _fmt_time(s.st_ctime_ns), "inline": s.inode.inline,
             "layout": {"table_id": lay.table_id, "table_version": lay.table_version, "chunk_size": lay.chunk_size,
                        "stripe": lay.stripe_size, "chains": chains}}
     if as_json:

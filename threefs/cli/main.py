@@ -79,8 +79,11 @@ def mgmtd(host, port, node_id, log_level, metrics_port, kv, heartbeat_fail_ms, c
               help="Write sessions of a client silent this long are pruned.")
 @click.option("--authenticate/--no-authenticate", default=False, show_default=True,
               help="Require a valid user token (from mgmtd's user table) on every request.")
+@click.option("--inline-max", type=click.IntRange(0, 65536), default=8192, show_default=True,
+              help="Files of at most this many bytes, written whole after create, keep their content in meta "
+                   "instead of on storage (0: never).")
 def meta(host, port, node_id, log_level, metrics_port, mgmtd_address, kv, chunk_size, stripe, table_id, heartbeat_interval,
-         gc_interval, gc_delay, client_timeout, authenticate) -> None:
+         gc_interval, gc_delay, client_timeout, authenticate, inline_max) -> None:
     """Run a metadata server (framed RPC)."""
     from threefs.common import placement
     from threefs.kv.engine import open_engine
@@ -97,7 +100,7 @@ def meta(host, port, node_id, log_level, metrics_port, mgmtd_address, kv, chunk_
     async def start():
         engine = open_engine(kv)
         config = MetaConfig(authenticate=authenticate, gc_interval=gc_interval, gc_delay=gc_delay,
-                            client_timeout=client_timeout)
+                            client_timeout=client_timeout, inline_max=inline_max)
         server = MetaServer(engine, node_id, mgmtd_address, host=host, port=port, default_layout=layout,
                             heartbeat_interval=heartbeat_interval, config=config)
         address = await server.start()

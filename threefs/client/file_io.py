@@ -9,11 +9,21 @@ import asyncio
 import os
 
 from threefs.common import placement
+from threefs.common.errors import Code, FSError
 from threefs.mgmtd.client import MgmtdClient
 from threefs.proto import meta_pb2 as mp
 from threefs.storage.client import ReadOp, StorageClient
 
 MAX_INFLIGHT_WRITES = 16
+
+
+def copy_content(content: bytes | bytearray, offset: int, dest: memoryview, n: int) -> int:
+    """Copy `n` bytes at `offset` of an in-memory file content into `dest` (past its end: zeros)."""
+    got = memoryview(content)[offset:offset + n]
+    dest[:len(got)] = got
+    if len(got) < n:
+        dest[len(got):n] = bytes(n - len(got))
+    return n
 
 
 class FileIO:
@@ -27,6 +37,7 @@ class FileIO:
         self._indexes = placement.chain_indexes(inode.layout)
         self.touched_chains: set[int] = set()
         self._sem = asyncio.Semaphore(MAX_INFLIGHT_WRITES)
+        self.inline: bytes | None = None     # the content, when meta keeps it inline (threefs.meta.inline)
 
     def chain_of(self, index: int) -> int:
         table = self.mgmtd.routing.table(self.inode.layout.table_id, self.inode.layout.table_version)
@@ -59,6 +70,18 @@ class FileIO:
         await asyncio.gather(*(one(*p) for p in self._pieces(offset, len(view))))
         return len(view)
 
+    async def write_first_chunk_if_absent(self, data: bytes) -> None:
+        """Put `data` (at most one chunk) at offset 0 unless chunk 0 exists already: a small file's inline
+        content moving to storage, where an existing chunk holds that content or newer writes."""
+        chain = self.chain_of(0)
+        self.touched_chains.add(chain)
+        try:
+            await self.storage.write_chunk(chain, placement.chunk_id(self.inode.id, 0), 0, data, self.chunk_size,
+                                           create_only=True)
+        except FSError as e:
+            if e.code != Code.EXISTS:
+                raise
+
     def read_ops(self, offset: int, dest: memoryview, n: int) -> list[ReadOp]:
         """Chunk reads covering [offset, offset+n) whose dests are slices of `dest` (bytes land in place)."""
         return [ReadOp(self.chain_of(idx), placement.chunk_id(self.inode.id, idx), off, ln, dest[boff:boff + ln])
@@ -69,6 +92,8 @@ class FileIO:
         n = max(0, min(len(dest), file_length - offset))
         if n == 0:
             return 0
+        if self.inline is not None:
+            return self.read_inline(offset, dest, n)
         ops = self.read_ops(offset, dest, n)
         await self.storage.read(ops)
         for op in ops:
@@ -77,6 +102,10 @@ class FileIO:
             if op.result < op.length:
                 op.dest[op.result:op.length] = bytes(op.length - op.result)
         return n
+
+    def read_inline(self, offset: int, dest: memoryview, n: int) -> int:
+        """Copy `n` bytes at `offset` of the inline content into `dest` (past its end: zeros)."""
+        return copy_content(self.inline, offset, dest, n)
 
     async def truncate(self, length: int, old_length: int) -> None:
         """Client-driven truncate (3FS §2.7): drop whole chunks past the end, trim or extend the last."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import posixpath
 import stat as st
@@ -20,7 +21,7 @@ from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 from dataclasses import dataclass
 
-from threefs.client.file_io import FileIO
+from threefs.client.file_io import FileIO, copy_content
 from threefs.client.meta_client import MetaClient
 from threefs.common.buffers import uninitialized_bytearray
 from threefs.common.errors import Code, FSError, make_error
@@ -30,6 +31,7 @@ from threefs.proto import common_pb2 as cpb
 from threefs.proto import meta_pb2 as mp
 from threefs.storage.client import StorageClient
 
+log = logging.getLogger(__name__)
 AT_REMOVEDIR = 0x200
 SESSION_BATCH = 1024        # closed write sessions removed per PruneSession call
 T = TypeVar("T")
@@ -128,6 +130,9 @@ class AsyncFile:
         self.hint_dirty = False     # written past the length meta knows: the lease loop sends a hint
         self.modified = False       # written since the last sync/close told meta (which then sets mtime)
         self.closed = False
+        self.storage_touched = False    # this handle wrote or truncated on storage (it may not go inline)
+        self.inline_max = 0             # created by this handle: content up to this size waits in `_staged`
+        self._staged: bytearray | None = None   # that content, for meta at fsync/close (threefs.meta.inline)
 
     @property
     def readable(self) -> bool:
@@ -149,7 +154,10 @@ class AsyncFile:
         self._check(write=False)
         if offset < 0:
             raise make_error(Code.INVALID_ARGUMENT, "negative offset")
-        return await self.io.read_into(offset, memoryview(buf).cast("B"), self.length)
+        dest = memoryview(buf).cast("B")
+        if self._staged is not None:
+            return copy_content(self._staged, offset, dest, max(0, min(len(dest), self.length - offset)))
+        return await self.io.read_into(offset, dest, self.length)
 
     async def pread(self, size: int, offset: int) -> bytes:
         size = max(0, min(size, self.length - offset))
@@ -161,12 +169,81 @@ class AsyncFile:
         self._check(write=True)
         if offset < 0:
             raise make_error(Code.INVALID_ARGUMENT, "negative offset")
+        if self._stage(data, offset):
+            return len(data) if isinstance(data, (bytes, bytearray)) else memoryview(data).nbytes
+        await self.unstage()
         n = await self.io.write(offset, data)
         self.wrote(offset, n)
         return n
 
+    def _stage(self, data, offset: int) -> bool:
+        """Keep a small created file's bytes in memory until fsync/close puts them in meta; False when
+        the file may not (or no longer) go inline: the caller writes to storage."""
+        if not self.inline_max or self.storage_touched:
+            return False
+        view = memoryview(data).cast("B")
+        end = offset + view.nbytes
+        if end > self.inline_max:
+            return False
+        if self._staged is None:
+            self._staged = bytearray(self.io.inline or b"")
+        if len(self._staged) < end:
+            self._staged.extend(bytes(end - len(self._staged)))
+        self._staged[offset:end] = view
+        self.length = max(self.length, end)
+        self.modified = True
+        return True
+
+    async def unstage(self) -> None:
+        """Staged bytes (and content already in meta) go to storage, and this handle stages no more: it
+        outgrew meta's limit, meta declined, or it truncates or does ring I/O."""
+        self.inline_max = 0
+        staged, self._staged = self._staged, None
+        try:
+            await self.materialize()         # content an earlier fsync put in meta goes first
+            if staged:
+                self.wrote(0, await self.io.write(0, staged))
+        except BaseException:
+            self._staged = staged            # not lost: a retry of the failed call sends it again
+            raise
+
+    async def _put_inline(self) -> bool:
+        """Staged content to meta (one durable commit, no chain write); False when there is none or meta
+        declined (the staged bytes went to storage then)."""
+        staged = self._staged
+        if staged is None:
+            return False
+        if staged and len(staged) <= self.inline_max:
+            data = bytes(staged)
+            meta = self.client.meta
+            rsp = await meta.call("Sync", mp.SyncReq(base=meta.base(), inode=self.inode.id, inline_data=data,
+                                                     modified=True), mp.SyncRsp)
+            if rsp.inline_accepted:
+                self._staged = None
+                self.io.inline, self.inode, self.length, self.modified = data, rsp.inode, len(data), False
+                return True
+        await self.unstage()
+        return False
+
+    async def materialize(self) -> None:
+        """Before this handle changes data on storage: content it put inline in meta goes to storage
+        first and meta forgets the inline copy (threefs.meta.inline; a no-op for other files)."""
+        data = self.io.inline
+        if data is None or not self.writable:
+            return
+        self.storage_touched = True
+        meta = self.client.meta
+        if data:
+            # first end `fresh` (meta GC skips storage for inline files still fresh: none has a chunk)
+            await meta.call("Sync", mp.SyncReq(base=meta.base(), inode=self.inode.id, end_fresh=True), mp.SyncRsp)
+            await self.io.write_first_chunk_if_absent(data)
+        rsp = await meta.call("Sync", mp.SyncReq(base=meta.base(), inode=self.inode.id, clear_inline=True), mp.SyncRsp)
+        self.inode = rsp.inode
+        self.io.inline = None
+
     def wrote(self, offset: int, n: int) -> None:
         """Account `n` bytes written at `offset` through this handle (pwrite, or the batched API's ring)."""
+        self.storage_touched = True
         self.written = True
         self.modified = True        # the next sync/close moves mtime, even when the length stays
         if offset + n > self.length:
@@ -199,6 +276,8 @@ class AsyncFile:
         length = self.pos if length is None else length
         if length < 0:
             raise make_error(Code.INVALID_ARGUMENT, "negative length")
+        await self.unstage()
+        self.storage_touched = True
         await self.io.truncate(length, self.length)
         rsp = await self.client.meta.call("Sync", mp.SyncReq(base=self.client.meta.base(), inode=self.inode.id,
                                                               update_length=True, truncated=True), mp.SyncRsp)
@@ -207,8 +286,10 @@ class AsyncFile:
         return self.length
 
     async def fsync(self) -> None:
-        """Durable data on every replica, then the precise length in meta."""
+        """Durable data on every replica, then the precise length in meta (staged small content: in meta)."""
         self._check(write=True)
+        if await self._put_inline():
+            return
         await self.io.sync()
         modified, self.modified = self.modified, False
         try:
@@ -229,6 +310,8 @@ class AsyncFile:
         round trip with a precise length query. The FUSE mount uses this; `release` is asynchronous."""
         if self.closed:
             return
+        if self._staged is not None and await self._put_inline():
+            length_known = True
         self.closed = True
         if self.session_id and length_known:
             self.client._writers.discard(self)
@@ -356,6 +439,11 @@ class AsyncClient:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        for f in [f for f in self._writers if not f.closed and f._staged is not None]:
+            try:
+                await f.close()          # staged small content goes to meta, as a close would send it
+            except (FSError, OSError) as e:
+                log.warning("closing %s on client close failed: %s", f.path, e)
         left = [f for f in self._writers if not f.closed]
         self._ending.extend(mp.FileSession(inode=f.inode.id, session_id=f.session_id) for f in left)
         for f in left:
@@ -499,6 +587,12 @@ class AsyncClient:
         """Set a file's length (chunks past it are removed; extending reads zeros)."""
         if length < 0:
             raise make_error(Code.INVALID_ARGUMENT, "negative length", os.fspath(path))
+        staged = [f for f in self._writers if f._staged is not None and not f.closed]
+        if staged:          # this client's own earlier writes to the file land before the truncate
+            ino = (await self.stat(path)).st_ino
+            for f in staged:
+                if f.inode.id == ino:
+                    await f.unstage()
         await self.meta.call("Truncate", mp.TruncateReq(base=self.meta.base(), path=_path(path), length=length),
                              mp.TruncateRsp)
 
@@ -543,6 +637,10 @@ class AsyncClient:
         if rsp.inode.type == mp.DIRECTORY:
             raise make_error(Code.IS_DIRECTORY, f"{os.fspath(path)} is a directory", os.fspath(path))
         f = AsyncFile(self, rsp.inode, flags, os.fspath(path), session)
+        if rsp.inode.inline:
+            f.io.inline = rsp.inline_data
+        if isinstance(rsp, mp.CreateRsp) and rsp.created and session:
+            f.inline_max = min(rsp.inline_max, rsp.inode.layout.chunk_size)
         if session:
             self._track_writer(f)
         if rsp.need_truncate:
@@ -657,7 +755,8 @@ class File(io.RawIOBase):
         self._run(self._f.fsync())
 
     def flush(self) -> None:
-        """Writes are sent when issued; nothing is buffered here."""
+        """Nothing to do: writes go to storage when issued, except a small new file's bytes, which wait
+        for fsync/close to go to meta (threefs.meta.inline)."""
 
     @property
     def length(self) -> int:
@@ -677,7 +776,7 @@ class File(io.RawIOBase):
             try:
                 if not self._f.session_id:
                     self._f.closed = True   # read-only: nothing to tell meta (safe from GC in any thread, any time)
-                else:
+                elif not self._f.closed:    # (its client's close may have ended the session already)
                     self._run(self._f.close())
             finally:
                 super().close()

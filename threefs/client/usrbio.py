@@ -552,6 +552,11 @@ class IoRing:
             n = max(0, min(io.view.nbytes, reg.afile.length - io.offset))
             if n == 0:
                 continue
+            if reg.afile._staged is not None:
+                await reg.afile.unstage()               # staged small content: ring I/O goes to storage
+            if reg.afile.io.inline is not None:        # a small file kept in meta: its content came with open
+                results[i] = reg.afile.io.read_inline(io.offset, io.view, n)
+                continue
             try:
                 ops = self._file_io(reg).read_ops(io.offset, io.view, n)
             except (FSError, ValueError) as e:     # no routing for the file's chains, a bad layout
@@ -614,6 +619,7 @@ class IoRing:
         async def one(i: int, io: _Io, reg: _Registered) -> None:
             fio = self._file_io(reg)
             try:
+                await reg.afile.unstage()              # small content staged or in meta first, then ring writes
                 results[i] = await fio.write(io.offset, io.view)
             except FSError as e:
                 results[i] = -(e.errno or errno.EIO)

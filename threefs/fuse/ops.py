@@ -62,6 +62,7 @@ class Handle:
     sends: int = 0                # storage writes started through this handle
     created: bool = False         # made by create(): its entry is not crash-proof in meta until a durable call
     length_ok: bool = False       # meta holds this handle's length: nothing sent since an adopted hint/fsync
+    inline_max: int = 0           # a created handle whose content may go inline in meta up to this size
     prefetch: SequentialPrefetch | None = None    # read-ahead beyond the kernel's window (readable handles)
 
     @property
@@ -372,6 +373,7 @@ class ThreeFSOperations(pyfuse3.Operations):
                 await h.file.truncate(length)
             except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
                 raise fuse_error(e) from None
+        self.inline_moved(tid)                       # the content is on storage now
         for other in self.by_inode.get(tid, ()):     # open readers too: known_length takes the longest
             other.file.length = length
 
@@ -384,13 +386,13 @@ class ThreeFSOperations(pyfuse3.Operations):
         return os.fsencode(node.target)
 
     async def _create_file(self, parent_inode: int, name: bytes, mode: int, flags: int,
-                           ctx: pyfuse3.RequestContext) -> tuple[mp.Inode, bytes]:
+                           ctx: pyfuse3.RequestContext) -> tuple[mp.CreateRsp, bytes]:
         write = flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
         session = os.urandom(16) if write else b""
         req = mp.CreateReq(base=self.base(ctx), path=self.at(0, parent_inode, name), flags=flags, perm=mode & 0o7777,
                            session_id=session)
         rsp = await self.call("Create", req, mp.CreateRsp)
-        return rsp.inode, session
+        return rsp, session
 
     async def mknod(self, parent_inode: int, name: bytes, mode: int, rdev: int,
                     ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
@@ -398,7 +400,7 @@ class ThreeFSOperations(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.EPERM)
         if not st.S_ISREG(mode):
             raise pyfuse3.FUSEError(errno.EOPNOTSUPP)        # 3FS has no devices, fifos or sockets
-        inode, _ = await self._create_file(parent_inode, name, mode, os.O_CREAT | os.O_EXCL | os.O_RDONLY, ctx)
+        inode = (await self._create_file(parent_inode, name, mode, os.O_CREAT | os.O_EXCL | os.O_RDONLY, ctx))[0].inode
         self.remember(inode, parent_inode, os.fsdecode(name))
         return self.attrs(inode)
 
@@ -505,6 +507,10 @@ class ThreeFSOperations(pyfuse3.Operations):
         rsp = await self.call("Open", mp.OpenReq(base=self.base(ctx), path=self.at(inode), flags=open_flags,
                                                  session_id=session), mp.OpenRsp)
         h = self._handle(rsp.inode, flags, session)
+        if rsp.inode.inline:
+            h.file.io.inline = rsp.inline_data
+        if write:
+            self.inline_moved(tid)      # meta moved an inline file to storage before this write open
         if rsp.inode.id != tid:
             await h.file.close()
             raise pyfuse3.FUSEError(errno.ESTALE)
@@ -547,8 +553,13 @@ class ThreeFSOperations(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.EPERM)
         if self.opts.writeback_cache and flags & os.O_ACCMODE == os.O_WRONLY:
             flags = (flags & ~os.O_ACCMODE) | os.O_RDWR
-        inode, session = await self._create_file(parent_inode, name, mode, flags | os.O_CREAT, ctx)
+        rsp, session = await self._create_file(parent_inode, name, mode, flags | os.O_CREAT, ctx)
+        inode = rsp.inode
         h = self._handle(inode, flags, session)
+        if rsp.inode.inline:
+            h.file.io.inline = rsp.inline_data
+        if rsp.created and session:
+            h.inline_max = min(rsp.inline_max, inode.layout.chunk_size)
         if inode.type == mp.DIRECTORY:
             await h.file.close()
             raise pyfuse3.FUSEError(errno.EISDIR)
@@ -565,6 +576,13 @@ class ThreeFSOperations(pyfuse3.Operations):
 
     async def _send(self, h: Handle, data: bytes | bytearray, off: int) -> None:
         """Start a storage write (write-behind); waits while too many are in flight or one overlaps it."""
+        if h.file.io.inline is not None and h.file.writable:
+            try:
+                await h.file.materialize()          # the inline content goes to storage before any new byte
+            except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
+                raise data_error(e) from None
+            self.inline_moved(h.file.inode.id)
+        h.inline_max = 0
         end = off + len(data)
         while True:
             overlap = [t for t, (o, e) in h.inflight.items() if o < end and off < e]
@@ -634,6 +652,9 @@ class ThreeFSOperations(pyfuse3.Operations):
         n = max(0, min(size, length - off))
         if n == 0:
             return b""
+        inline = h.file.io.inline
+        if inline is not None and off + n <= len(inline):
+            return memoryview(inline)[off:off + n]
         if h.prefetch is not None:
             try:
                 view = await h.prefetch.read(off, n, length, self.data_gen.get(tid, 0))
@@ -685,6 +706,8 @@ class ThreeFSOperations(pyfuse3.Operations):
         when the hint was adopted, release only drops the session (no precise length needed).
         Disks are synced only by fsync (3FS: storage commits without fsync)."""
         h = self._get(fh)
+        if await self._flush_inline(h):
+            return
         end = self._pending_end(h)
         if not (h.file.hint_dirty or end > h.file.length):
             if h.file.modified or h.buf or h.inflight:      # written in place: the length stays, mtime moves
@@ -708,6 +731,50 @@ class ThreeFSOperations(pyfuse3.Operations):
         h.created = False             # a Sync commits durably, and with it everything meta committed before
         adopted = synced.inode.truncate_ver == hint.truncate_ver and synced.inode.length >= end
         h.length_ok = adopted and h.sends == sends and not h.buf
+
+    def _inline_content(self, h: Handle) -> bytes | None:
+        """A created file's whole content, when it may stay in meta: it fits, it has news in the buffer,
+        and no byte of it went to storage (threefs.meta.inline)."""
+        f = h.file
+        if not h.inline_max or not h.buf or h.sends or h.inflight or h.error is not None or f.storage_touched:
+            return None
+        base = f.io.inline or b""
+        end = max(len(base), h.end)
+        if end > h.inline_max:
+            return None
+        content = bytearray(end)
+        content[:len(base)] = base
+        content[h.buf_off:h.end] = h.buf
+        return bytes(content)
+
+    async def _flush_inline(self, h: Handle) -> bool:
+        """Put a small created file's content in meta (one durable commit, no chain write); False when it
+        does not qualify or meta declined (someone else opened it for writing): the caller writes it."""
+        data = self._inline_content(h)
+        if data is None:
+            return False
+        f = h.file
+        rsp = await self.call("Sync", mp.SyncReq(base=self.base(None), inode=f.inode.id, inline_data=data,
+                                                 modified=True), mp.SyncRsp)
+        if not rsp.inline_accepted:
+            h.inline_max = 0
+            return False
+        h.buf = bytearray()
+        f.inode, f.io.inline, f.length = rsp.inode, data, len(data)
+        f.hint_dirty = f.modified = False
+        h.created = False                 # a Sync commits durably, and with it the create
+        h.length_ok = True
+        for other in self.by_inode.get(f.inode.id, ()):
+            if not other.file.writable:
+                other.file.io.inline = data       # this mount's readers see what it wrote
+        return True
+
+    def inline_moved(self, tid: int) -> None:
+        """An inode's content is on storage now (meta moved it, or a handle did): this mount's handles
+        read it there, and none of them puts content inline any more."""
+        for other in self.by_inode.get(tid, ()):
+            other.file.io.inline = None
+            other.inline_max = 0
 
     async def _flush_with(self, h: Handle, req: mp.SyncReq) -> mp.SyncRsp:
         """The buffered data to storage and, alongside it, `req` to meta (a length hint and/or the new
@@ -742,6 +809,8 @@ class ThreeFSOperations(pyfuse3.Operations):
 
     async def fsync(self, fh: int, datasync: bool) -> None:
         h = self._get(fh)
+        if await self._flush_inline(h):
+            return                        # a durable meta commit holds the whole content
         await self.flush_handle(h)
         if h.file.writable:
             await self._sync(h)

@@ -11,6 +11,7 @@ Prefixes are 4 ASCII bytes, as in 3FS. Inode ids are little-endian (spreads sequ
 | IDEM   | IDEM + request id (16 bytes) + client id (16)     | idempotent-request result (meta)       |
 | CLIS   | CLIS + client id (16 bytes)                       | client liveness lease (meta)           |
 | XATR   | XATR + inodeId(LE64) + attribute name             | extended attribute value (meta)        |
+| INLN   | INLN + inode id (LE u64)                          | content of a small inline file (meta)  |
 | META   | META, META-<node id %08d>                         | meta server map / heartbeats (meta)    |
 | SING   | SING + name                                       | singletons: counters, lease (all)      |
 | USER   | USER + uid (BE u32)                               | user and token (mgmtd)                 |
@@ -29,6 +30,7 @@ INODE_SESSION = b"INOS"
 IDEMPOTENCY = b"IDEM"
 CLIENT_LEASE = b"CLIS"
 XATTR = b"XATR"
+INLINE_DATA = b"INLN"
 META_SERVERS = b"META"
 SINGLETON = b"SING"
 USER = b"USER"
@@ -40,7 +42,7 @@ TARGET_INFO = b"TGIF"
 CONFIG = b"CONF"
 
 PREFIXES = (
-    INODE, DIRENT, INODE_SESSION, IDEMPOTENCY, CLIENT_LEASE, XATTR, META_SERVERS, SINGLETON,
+    INODE, DIRENT, INODE_SESSION, IDEMPOTENCY, CLIENT_LEASE, XATTR, INLINE_DATA, META_SERVERS, SINGLETON,
     USER, S3_ACCESS_KEY, NODE, CHAIN_TABLE, CHAIN_INFO, TARGET_INFO, CONFIG,
 )
 assert len(set(PREFIXES)) == len(PREFIXES) and all(len(p) == 4 for p in PREFIXES)
@@ -156,6 +158,11 @@ def config_key(node_type: str, version: int) -> bytes:
 def xattr_prefix(inode_id: int) -> bytes:
     """XATR + inode: the extended attributes of one inode, sorted by name."""
     return XATTR + _le64(inode_id)
+
+
+def inline_data_key(inode_id: int) -> bytes:
+    """INLN + inode: the content of a small file kept in meta instead of on storage."""
+    return INLINE_DATA + _le64(inode_id)
 
 
 def xattr_key(inode_id: int, name: str) -> bytes:

@@ -29,6 +29,7 @@ async def fsck(kv: KVEngine) -> mp.FsckRsp:
         raw_inodes = await _scan(txn, keys.INODE)
         raw_dirents = await _scan(txn, keys.DIRENT)
         raw_sessions = await _scan(txn, keys.INODE_SESSION)
+        raw_inline = await _scan(txn, keys.INLINE_DATA)
     finally:
         txn.cancel()
     rsp = mp.FsckRsp()
@@ -99,8 +100,23 @@ async def fsck(kv: KVEngine) -> mp.FsckRsp:
         rsp.sessions += 1
         if s.inode not in inodes:
             error(f"write session {s.session_id.hex()} belongs to missing inode {s.inode:#x}")
+    _check_inline(inodes, raw_inline, error)
     rsp.errors.extend(errors)
     return rsp
+
+
+def _check_inline(inodes: dict[int, mp.Inode], raw_inline: list[tuple[bytes, bytes]], error) -> None:
+    """Inline content (meta.inline) exists exactly for inline files, and is as long as the file."""
+    stored = {}
+    for k, v in raw_inline:
+        inode_id = int.from_bytes(k[len(keys.INLINE_DATA):], "little")
+        stored[inode_id] = len(v)
+        inode = inodes.get(inode_id)
+        if inode is None or not inode.inline:
+            error(f"inline content of {inode_id:#x} belongs to {'no inode' if inode is None else 'a non-inline file'}")
+    for inode in inodes.values():
+        if inode.inline and stored.get(inode.id, 0) != inode.length:
+            error(f"inline file {inode.id:#x} has length {inode.length} but {stored.get(inode.id, 0)} bytes of content")
 
 
 def _check_cycles(inodes: dict[int, mp.Inode], error) -> None:

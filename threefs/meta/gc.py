@@ -151,7 +151,9 @@ class GarbageCollector(PeriodicWorker):
         if busy:
             await self._postpone(e)
             return 0
-        if inode is not None and inode.nlink == 0 and inode.layout.WhichOneof("chains") is not None:
+        # an inline file still fresh never had a chunk (threefs.meta.inline): nothing to remove on storage
+        if (inode is not None and inode.nlink == 0 and inode.layout.WhichOneof("chains") is not None
+                and not (inode.inline and inode.fresh)):
             begin, end = placement.chunk_range(inode.id)
             await asyncio.gather(*(self.ctx.storage.remove_chunks(c, begin, end)
                                    for c in file_chains(self.ctx.mgmtd, inode)))

@@ -47,10 +47,30 @@ def store_inode(txn: Transaction, inode: mp.Inode) -> None:
 
 
 def delete_inode(txn: Transaction, inode_id: int) -> None:
-    """Delete an inode and its extended attributes."""
+    """Delete an inode, its inline content and its extended attributes."""
     txn.clear(keys.inode_key(inode_id))
+    txn.clear(keys.inline_data_key(inode_id))
     prefix = keys.xattr_prefix(inode_id)
     txn.clear_range(prefix, keys.prefix_end(prefix))
+
+
+async def load_inline(txn: Transaction, inode_id: int, *, snapshot: bool = False) -> bytes:
+    """The content of an inline file (b"" when none is stored)."""
+    return await (txn.snapshot_get if snapshot else txn.get)(keys.inline_data_key(inode_id)) or b""
+
+
+def store_inline(txn: Transaction, inode: mp.Inode, data: bytes) -> None:
+    """Make `data` the whole content of `inode`, kept in meta (the caller stores the inode)."""
+    inode.inline = True
+    inode.length = len(data)
+    txn.set(keys.inline_data_key(inode.id), data)
+
+
+def drop_inline(txn: Transaction, inode: mp.Inode) -> None:
+    """The content is on storage now (or gone): forget the inline copy (the caller stores the inode)."""
+    inode.inline = False
+    inode.fresh = False
+    txn.clear(keys.inline_data_key(inode.id))
 
 
 async def load_dirent(txn: Transaction, parent: int, name: str, *, snapshot: bool = False) -> mp.DirEntry | None:

@@ -20,6 +20,7 @@ from threefs.meta.config import MetaConfig
 from threefs.meta.fsck import fsck
 from threefs.meta.gc import GarbageCollector
 from threefs.meta.idem import IdemExpirer
+from threefs.meta.inline import migrate, with_migrations
 from threefs.meta.length import precise_length, truncate_chunks
 from threefs.meta.ops import batch_stat as batch_stat_op
 from threefs.meta.ops import create as create_op
@@ -165,7 +166,8 @@ class MetaService:
     def _mutation(self, op, *, durable: bool = True):
         async def handle(req, payload):
             await self._caller(req)
-            return await run_txn(self.ctx.kv, lambda txn: op(self.ctx, txn, req), durable=durable), None
+            return await with_migrations(self.ctx, lambda: run_txn(self.ctx.kv, lambda txn: op(self.ctx, txn, req),
+                                                                   durable=durable)), None
         return handle
 
     def _read(self, op, *, admin: bool):
@@ -178,8 +180,8 @@ class MetaService:
         if not needed:
             return None
         inode = await run_read(self.ctx.kv, lambda txn: load_inode(txn, inode_id, snapshot=True))
-        if inode is None or inode.layout.WhichOneof("chains") is None:
-            return None
+        if inode is None or inode.inline or inode.layout.WhichOneof("chains") is None:
+            return None                   # an inline file's length is its content's (meta.inline)
         return await precise_length(self.ctx.mgmtd, self.ctx.storage, inode)
 
     async def Sync(self, req: mp.SyncReq, payload):
@@ -195,6 +197,9 @@ class MetaService:
     async def Truncate(self, req: mp.TruncateReq, payload):
         await self._caller(req)
         inode = await run_read(self.ctx.kv, lambda txn: truncate_op.check(self.ctx, txn, req))
+        if inode.inline or inode.fresh:
+            await migrate(self.ctx, inode.id)      # then cut the chunk like any other file's
+            inode = await run_read(self.ctx.kv, lambda txn: truncate_op.check(self.ctx, txn, req))
         if inode.layout.WhichOneof("chains") is not None:
             await truncate_chunks(self.ctx.mgmtd, self.ctx.storage, inode, req.length)
         return await run_txn(self.ctx.kv, lambda txn: truncate_op.apply(self.ctx, txn, inode.id, req.length)), None

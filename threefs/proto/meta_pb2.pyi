@@ -26,7 +26,7 @@ class VersionedLength(_message.Message):
     def __init__(self, length: _Optional[int] = ..., truncate_ver: _Optional[int] = ...) -> None: ...
 
 class Inode(_message.Message):
-    __slots__ = ("id", "type", "uid", "gid", "perm", "iflags", "nlink", "atime_ns", "mtime_ns", "ctime_ns", "length", "truncate_ver", "layout", "file_flags", "parent", "name", "target")
+    __slots__ = ("id", "type", "uid", "gid", "perm", "iflags", "nlink", "atime_ns", "mtime_ns", "ctime_ns", "length", "truncate_ver", "layout", "file_flags", "parent", "name", "target", "inline", "fresh")
     ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     UID_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,8 @@ class Inode(_message.Message):
     PARENT_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
+    INLINE_FIELD_NUMBER: _ClassVar[int]
+    FRESH_FIELD_NUMBER: _ClassVar[int]
     id: int
     type: InodeType
     uid: int
@@ -61,7 +63,9 @@ class Inode(_message.Message):
     parent: int
     name: str
     target: str
-    def __init__(self, id: _Optional[int] = ..., type: _Optional[_Union[InodeType, str]] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., perm: _Optional[int] = ..., iflags: _Optional[int] = ..., nlink: _Optional[int] = ..., atime_ns: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., ctime_ns: _Optional[int] = ..., length: _Optional[int] = ..., truncate_ver: _Optional[int] = ..., layout: _Optional[_Union[_common_pb2.Layout, _Mapping]] = ..., file_flags: _Optional[int] = ..., parent: _Optional[int] = ..., name: _Optional[str] = ..., target: _Optional[str] = ...) -> None: ...
+    inline: bool
+    fresh: bool
+    def __init__(self, id: _Optional[int] = ..., type: _Optional[_Union[InodeType, str]] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., perm: _Optional[int] = ..., iflags: _Optional[int] = ..., nlink: _Optional[int] = ..., atime_ns: _Optional[int] = ..., mtime_ns: _Optional[int] = ..., ctime_ns: _Optional[int] = ..., length: _Optional[int] = ..., truncate_ver: _Optional[int] = ..., layout: _Optional[_Union[_common_pb2.Layout, _Mapping]] = ..., file_flags: _Optional[int] = ..., parent: _Optional[int] = ..., name: _Optional[str] = ..., target: _Optional[str] = ..., inline: _Optional[bool] = ..., fresh: _Optional[bool] = ...) -> None: ...
 
 class Acl(_message.Message):
     __slots__ = ("uid", "gid", "perm", "iflags")
@@ -206,14 +210,18 @@ class CreateReq(_message.Message):
     def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., path: _Optional[_Union[PathAt, _Mapping]] = ..., flags: _Optional[int] = ..., perm: _Optional[int] = ..., layout: _Optional[_Union[_common_pb2.Layout, _Mapping]] = ..., session_id: _Optional[bytes] = ...) -> None: ...
 
 class CreateRsp(_message.Message):
-    __slots__ = ("inode", "need_truncate", "created")
+    __slots__ = ("inode", "need_truncate", "created", "inline_max", "inline_data")
     INODE_FIELD_NUMBER: _ClassVar[int]
     NEED_TRUNCATE_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
+    INLINE_MAX_FIELD_NUMBER: _ClassVar[int]
+    INLINE_DATA_FIELD_NUMBER: _ClassVar[int]
     inode: Inode
     need_truncate: bool
     created: bool
-    def __init__(self, inode: _Optional[_Union[Inode, _Mapping]] = ..., need_truncate: _Optional[bool] = ..., created: _Optional[bool] = ...) -> None: ...
+    inline_max: int
+    inline_data: bytes
+    def __init__(self, inode: _Optional[_Union[Inode, _Mapping]] = ..., need_truncate: _Optional[bool] = ..., created: _Optional[bool] = ..., inline_max: _Optional[int] = ..., inline_data: _Optional[bytes] = ...) -> None: ...
 
 class OpenReq(_message.Message):
     __slots__ = ("base", "path", "flags", "session_id")
@@ -228,12 +236,14 @@ class OpenReq(_message.Message):
     def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., path: _Optional[_Union[PathAt, _Mapping]] = ..., flags: _Optional[int] = ..., session_id: _Optional[bytes] = ...) -> None: ...
 
 class OpenRsp(_message.Message):
-    __slots__ = ("inode", "need_truncate")
+    __slots__ = ("inode", "need_truncate", "inline_data")
     INODE_FIELD_NUMBER: _ClassVar[int]
     NEED_TRUNCATE_FIELD_NUMBER: _ClassVar[int]
+    INLINE_DATA_FIELD_NUMBER: _ClassVar[int]
     inode: Inode
     need_truncate: bool
-    def __init__(self, inode: _Optional[_Union[Inode, _Mapping]] = ..., need_truncate: _Optional[bool] = ...) -> None: ...
+    inline_data: bytes
+    def __init__(self, inode: _Optional[_Union[Inode, _Mapping]] = ..., need_truncate: _Optional[bool] = ..., inline_data: _Optional[bytes] = ...) -> None: ...
 
 class MkdirsReq(_message.Message):
     __slots__ = ("base", "path", "perm", "recursive", "layout")
@@ -314,26 +324,34 @@ class RenameRsp(_message.Message):
     def __init__(self, inode: _Optional[_Union[Inode, _Mapping]] = ...) -> None: ...
 
 class SyncReq(_message.Message):
-    __slots__ = ("base", "inode", "update_length", "length_hint", "truncated", "modified")
+    __slots__ = ("base", "inode", "update_length", "length_hint", "truncated", "modified", "inline_data", "clear_inline", "end_fresh")
     BASE_FIELD_NUMBER: _ClassVar[int]
     INODE_FIELD_NUMBER: _ClassVar[int]
     UPDATE_LENGTH_FIELD_NUMBER: _ClassVar[int]
     LENGTH_HINT_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     MODIFIED_FIELD_NUMBER: _ClassVar[int]
+    INLINE_DATA_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_INLINE_FIELD_NUMBER: _ClassVar[int]
+    END_FRESH_FIELD_NUMBER: _ClassVar[int]
     base: ReqBase
     inode: int
     update_length: bool
     length_hint: VersionedLength
     truncated: bool
     modified: bool
-    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., inode: _Optional[int] = ..., update_length: _Optional[bool] = ..., length_hint: _Optional[_Union[VersionedLength, _Mapping]] = ..., truncated: _Optional[bool] = ..., modified: _Optional[bool] = ...) -> None: ...
+    inline_data: bytes
+    clear_inline: bool
+    end_fresh: bool
+    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., inode: _Optional[int] = ..., update_length: _Optional[bool] = ..., length_hint: _Optional[_Union[VersionedLength, _Mapping]] = ..., truncated: _Optional[bool] = ..., modified: _Optional[bool] = ..., inline_data: _Optional[bytes] = ..., clear_inline: _Optional[bool] = ..., end_fresh: _Optional[bool] = ...) -> None: ...
 
 class SyncRsp(_message.Message):
-    __slots__ = ("inode",)
+    __slots__ = ("inode", "inline_accepted")
     INODE_FIELD_NUMBER: _ClassVar[int]
+    INLINE_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     inode: Inode
-    def __init__(self, inode: _Optional[_Union[Inode, _Mapping]] = ...) -> None: ...
+    inline_accepted: bool
+    def __init__(self, inode: _Optional[_Union[Inode, _Mapping]] = ..., inline_accepted: _Optional[bool] = ...) -> None: ...
 
 class CloseReq(_message.Message):
     __slots__ = ("base", "inode", "session_id", "update_length", "length_hint", "modified")

@@ -74,7 +74,7 @@ class UpdateTag(_message.Message):
     def __init__(self, client_id: _Optional[bytes] = ..., request_id: _Optional[int] = ..., channel_id: _Optional[int] = ..., seqnum: _Optional[int] = ...) -> None: ...
 
 class UpdateIO(_message.Message):
-    __slots__ = ("chain_id", "chain_ver", "chunk_id", "offset", "length", "chunk_size", "type", "update_ver", "checksum", "is_syncing", "commit_chain_ver")
+    __slots__ = ("chain_id", "chain_ver", "chunk_id", "offset", "length", "chunk_size", "type", "update_ver", "checksum", "is_syncing", "commit_chain_ver", "create_only")
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     CHAIN_VER_FIELD_NUMBER: _ClassVar[int]
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,7 @@ class UpdateIO(_message.Message):
     CHECKSUM_FIELD_NUMBER: _ClassVar[int]
     IS_SYNCING_FIELD_NUMBER: _ClassVar[int]
     COMMIT_CHAIN_VER_FIELD_NUMBER: _ClassVar[int]
+    CREATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     chain_id: int
     chain_ver: int
     chunk_id: bytes
@@ -97,7 +98,8 @@ class UpdateIO(_message.Message):
     checksum: int
     is_syncing: bool
     commit_chain_ver: int
-    def __init__(self, chain_id: _Optional[int] = ..., chain_ver: _Optional[int] = ..., chunk_id: _Optional[bytes] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., chunk_size: _Optional[int] = ..., type: _Optional[_Union[UpdateType, str]] = ..., update_ver: _Optional[int] = ..., checksum: _Optional[int] = ..., is_syncing: _Optional[bool] = ..., commit_chain_ver: _Optional[int] = ...) -> None: ...
+    create_only: bool
+    def __init__(self, chain_id: _Optional[int] = ..., chain_ver: _Optional[int] = ..., chunk_id: _Optional[bytes] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., chunk_size: _Optional[int] = ..., type: _Optional[_Union[UpdateType, str]] = ..., update_ver: _Optional[int] = ..., checksum: _Optional[int] = ..., is_syncing: _Optional[bool] = ..., commit_chain_ver: _Optional[int] = ..., create_only: _Optional[bool] = ...) -> None: ...
 
 class WriteReq(_message.Message):
     __slots__ = ("io", "tag", "from_client", "retry")

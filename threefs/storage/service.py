@@ -292,6 +292,8 @@ class StorageService:
         meta = eng.get(io.chunk_id)   # a RocksDB point lookup: cheaper than a thread hop
         full_replace = io.is_syncing
         if req.from_client:
+            if io.create_only and meta is not None and not meta.removing:
+                raise make_error(Code.EXISTS, f"chunk {io.chunk_id.hex()} exists (create-only write)")
             commit_ver = meta.commit_ver if meta else 0
             update_ver = commit_ver + 1
             # A pending version left by a failed earlier update: discard it and push this update

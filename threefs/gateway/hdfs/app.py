@@ -57,6 +57,8 @@ class _UserClient(AsyncClient):
                                retry_timeout=base.meta.retry_timeout)
         self._writers: set[AsyncFile] = set()
         self._lease_task: asyncio.Task | None = None
+        self._ending: list[mp.FileSession] = []          # as AsyncClient: closed sessions removed in batches
+        self._ending_task: asyncio.Task | None = None
 
     async def connect(self) -> AsyncClient:
         return self

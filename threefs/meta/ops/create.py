@@ -13,7 +13,7 @@ from threefs.kv.engine import Transaction
 from threefs.meta import acl
 from threefs.meta.ops.common import checked_layout, has_layout, live_parent, new_inode_id
 from threefs.meta.ops.context import MetaContext
-from threefs.meta.ops.open import open_inode, write_access
+from threefs.meta.ops.open import open_inode, with_inline_data, write_access
 from threefs.meta.path import resolve
 from threefs.meta.schema import FILE, dirent_for, load_dirent, load_inode, now_ns, store_dirent, store_inode
 from threefs.meta.sessions import add_session
@@ -31,14 +31,14 @@ async def create(ctx: MetaContext, txn: Transaction, req: mp.CreateReq) -> mp.Cr
         if entry.uuid and entry.uuid == req.base.request_id:      # our own earlier attempt committed
             inode = await load_inode(txn, entry.id)
             if inode is not None:
-                return mp.CreateRsp(inode=inode, created=True)
+                return mp.CreateRsp(inode=inode, created=True, inline_max=ctx.config.inline_max)
         if excl:
             raise make_error(Code.EXISTS, f"{req.path.path!r} exists")
         inode = await load_inode(txn, entry.id)
         if inode is None:
             raise make_error(Code.NOT_FOUND, f"{req.path.path!r} vanished")
         o = open_inode(txn, req.base, inode, req.flags, req.session_id, req.path.path)
-        return mp.CreateRsp(inode=o.inode, need_truncate=o.need_truncate, created=False)
+        return await with_inline_data(txn, mp.CreateRsp(inode=o.inode, need_truncate=o.need_truncate, created=False))
     if r.trailing_slash:
         raise make_error(Code.IS_DIRECTORY, f"{req.path.path!r}: cannot create a file named with a trailing slash")
     if req.flags & os.O_DIRECTORY:
@@ -54,7 +54,7 @@ async def create(ctx: MetaContext, txn: Transaction, req: mp.CreateReq) -> mp.Cr
     if perm & acl.S_ISGID and user.uid != 0 and not acl.in_group(user, gid):
         perm &= ~acl.S_ISGID
     inode = mp.Inode(id=await new_inode_id(ctx, txn), type=FILE, uid=user.uid, gid=gid, perm=perm, nlink=1,
-                     atime_ns=now, mtime_ns=now, ctime_ns=now)
+                     atime_ns=now, mtime_ns=now, ctime_ns=now, fresh=True)
     inode.layout.CopyFrom(layout)
     store_inode(txn, inode)
     store_dirent(txn, dirent_for(r.parent, r.name, inode, req.base.request_id))
@@ -62,4 +62,4 @@ async def create(ctx: MetaContext, txn: Transaction, req: mp.CreateReq) -> mp.Cr
         if not req.session_id:
             raise make_error(Code.INVALID_ARGUMENT, f"a write open of {req.path.path!r} needs a session id")
         add_session(txn, req.base, inode.id, req.session_id)
-    return mp.CreateRsp(inode=inode, created=True)
+    return mp.CreateRsp(inode=inode, created=True, inline_max=ctx.config.inline_max)

@@ -11,7 +11,7 @@ from threefs.common.errors import Code, make_error
 from threefs.kv.engine import Transaction
 from threefs.meta import acl
 from threefs.meta.ops.context import MetaContext
-from threefs.meta.schema import FILE, load_inode, now_ns, store_inode
+from threefs.meta.schema import FILE, drop_inline, load_inode, now_ns, store_inline, store_inode
 from threefs.meta.sessions import remove_session
 from threefs.proto import common_pb2 as cpb
 from threefs.proto import meta_pb2 as mp
@@ -46,8 +46,9 @@ async def _file(txn: Transaction, inode_id: int) -> mp.Inode:
 
 def _apply_write(inode: mp.Inode, req: mp.SyncReq | mp.CloseReq, precise: int | None, truncated: bool) -> bool:
     """A writer's sync/close: the length, and mtime/ctime when it wrote (even in place, length unchanged,
-    so tools that compare size and mtime, like rsync and make, see the change); True if the inode changed."""
-    changed = req.update_length and apply_length(
+    so tools that compare size and mtime, like rsync and make, see the change); True if the inode changed.
+    An inline file's length is its content's: storage knows nothing of it."""
+    changed = req.update_length and not inode.inline and apply_length(
         inode, precise=precise, hint=req.length_hint if req.HasField("length_hint") else None, truncated=truncated)
     if req.modified and not changed:
         inode.mtime_ns = inode.ctime_ns = now_ns()
@@ -57,9 +58,33 @@ def _apply_write(inode: mp.Inode, req: mp.SyncReq | mp.CloseReq, precise: int | 
     return changed
 
 
+def _accepts_inline(ctx: MetaContext, inode: mp.Inode, data: bytes) -> bool:
+    """Content from the creating handle stays in meta while no one else opened the file for writing
+    and it fits (threefs.meta.inline)."""
+    return (inode.type == FILE and inode.fresh and len(data) <= ctx.config.inline_max
+            and (inode.inline or inode.length == 0) and inode.truncate_ver == 0)
+
+
 async def sync(ctx: MetaContext, txn: Transaction, req: mp.SyncReq, precise: int | None) -> mp.SyncRsp:
     inode = await _file(txn, req.inode)
+    if req.inline_data:
+        if not _accepts_inline(ctx, inode, req.inline_data):
+            return mp.SyncRsp(inode=inode, inline_accepted=False)      # the writer sends it to storage
+        store_inline(txn, inode, req.inline_data)
+        inode.mtime_ns = inode.ctime_ns = now_ns()
+        _written_by(req.base.user, inode)
+        store_inode(txn, inode)
+        return mp.SyncRsp(inode=inode, inline_accepted=True)
+    changed = False
+    if req.end_fresh and inode.fresh:             # inline content (if any) is frozen from now on
+        inode.fresh = False
+        changed = True
+    if req.clear_inline and inode.inline:         # the writer put the content on storage first
+        drop_inline(txn, inode)
+        changed = True
     if inode.type == FILE and _apply_write(inode, req, precise, req.truncated):
+        changed = True
+    if changed:
         store_inode(txn, inode)
     return mp.SyncRsp(inode=inode)
 
