@@ -4,7 +4,7 @@ rocksdict's synced `write` (and `flush_wal(True)`) keep the GIL through the fsyn
 event loop stood still for every durable batch (up to hundreds of ms on a slow disk). RocksKV
 writes its batches unsynced instead (the WAL record reaches the OS page cache before `write`
 returns, as rocksdb flushes the WAL buffer after each write unless `manual_wal_flush` is set) and
-then fsyncs the WAL files here with `os.fsync`, which releases the GIL. fsync works on the inode,
+then syncs the WAL files here with `os.fdatasync`, which releases the GIL. It works on the inode,
 so a descriptor of our own covers what rocksdb wrote through its own. A WAL file that appeared
 since the last call (rocksdb switched logs) is synced too, and the directory with it (its entry).
 """
@@ -34,7 +34,7 @@ class WalSyncer:
         for n in [n for n in self._fds if n not in names]:
             os.close(self._fds.pop(n))  # deleted by rocksdb after a memtable flush
         for fd in self._fds.values():
-            os.fsync(fd)
+            os.fdatasync(fd)            # as rocksdb syncs its WAL: data and the size, not the times
         if new:
             fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:

@@ -3,7 +3,10 @@
 rocksdict has no transactions, so conflicts are checked in-process (the event loop is the single
 committer) and each transaction becomes part of one synced `WriteBatch`. Commits that arrive
 while a synced write is in flight are merged into the next batch, so many transactions share
-one fsync; `commit()` returns only once its batch is durable. A non-durable transaction
+one fsync; `commit()` returns only once its batch is durable. A batch of one commit is written
+and fsynced from the event loop itself (the loop waits ~0.1 ms for the fsync instead of ~0.3 ms
+for the round trip through the commit thread); larger batches go to the commit thread, so the
+loop keeps taking requests while they are synced. A non-durable transaction
 (`Transaction.durable = False`) that finds no batch in flight is written at once, from the event
 loop, without fsync: the WAL write reaches the OS, so it survives a crash of this process, and
 the next synced write (or `sync()`) makes it survive a machine crash too. Otherwise it joins the
@@ -162,7 +165,12 @@ class RocksKV(KVEngine):
             while self._queue:
                 batch, self._queue = self._queue, []
                 try:
-                    await loop.run_in_executor(self._executor, self._write, batch)
+                    if len(batch) == 1:
+                        # a lone commit (nothing else arrived meanwhile): write and fsync right here;
+                        # the hop to the commit thread and back cost twice the fsync (~0.2 ms)
+                        self._write(batch)
+                    else:
+                        await loop.run_in_executor(self._executor, self._write, batch)
                 except Exception as e:
                     error = FSError(Code.IO_ERROR, f"rocksdb commit to {self.path} failed: {e}")
                     for item in batch:

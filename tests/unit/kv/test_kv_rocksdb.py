@@ -64,9 +64,11 @@ async def test_inflight_batch_is_invisible_and_later_commits_share_the_next_batc
         await real_enqueue(item)
 
     monkeypatch.setattr(rocks, "_write", held_write)
-    first = rocks.transaction()
+    first, pair = rocks.transaction(), rocks.transaction()
     first.set(b"k", b"1")
+    pair.set(b"j", b"1")          # two commits: a batch for the commit thread (a lone one is written inline)
     first_commit = asyncio.create_task(first.commit())
+    pair_commit = asyncio.create_task(pair.commit())
     await asyncio.wait_for(writing.wait(), 10)
     reader = rocks.transaction()  # the batch is being written: not yet visible
     assert reader.read_version < rocks.tracker.version
@@ -80,8 +82,8 @@ async def test_inflight_batch_is_invisible_and_later_commits_share_the_next_batc
     await asyncio.wait_for(queued.wait(), 10)
     assert not first_commit.done()
     release.set()
-    await asyncio.wait_for(asyncio.gather(first_commit, *later), 30)
-    assert rocks.stats == {"commits": 11, "batches": 2}
+    await asyncio.wait_for(asyncio.gather(first_commit, pair_commit, *later), 30)
+    assert rocks.stats == {"commits": 12, "batches": 2}
     reader.set(b"other", b"x")
     with pytest.raises(TransactionConflict):  # it read k before the in-flight commit applied
         await reader.commit()
@@ -130,9 +132,11 @@ async def test_process_durable_commit_waits_behind_a_batch_in_flight(
         await real_enqueue(item)
 
     monkeypatch.setattr(rocks, "_write", held_write)
-    first = rocks.transaction()
+    first, pair = rocks.transaction(), rocks.transaction()
     first.set(b"a", b"1")
+    pair.set(b"a2", b"1")         # two commits: a batch for the commit thread (a lone one is written inline)
     first_commit = asyncio.create_task(first.commit())
+    pair_commit = asyncio.create_task(pair.commit())
     await asyncio.wait_for(writing.wait(), 10)
     monkeypatch.setattr(rocks, "enqueue", noted_enqueue)
     second = rocks.transaction()
@@ -142,10 +146,10 @@ async def test_process_durable_commit_waits_behind_a_batch_in_flight(
     await asyncio.wait_for(queued.wait(), 10)   # written inline it would be applied before the in-flight version
     assert not second_commit.done()
     release.set()
-    await asyncio.wait_for(asyncio.gather(first_commit, second_commit), 30)
+    await asyncio.wait_for(asyncio.gather(first_commit, pair_commit, second_commit), 30)
     assert rocks.tracker.applied == rocks.tracker.version
     txn = rocks.transaction()
-    assert await txn.get_range(b"", b"\xff") == [(b"a", b"1"), (b"b", b"1")]
+    assert await txn.get_range(b"", b"\xff") == [(b"a", b"1"), (b"a2", b"1"), (b"b", b"1")]
     txn.cancel()
 
 
@@ -262,6 +266,7 @@ async def test_durable_batches_fsync_every_live_wal_file_without_the_gil(rocks: 
         real(fd)
 
     monkeypatch.setattr(wal_sync.os, "fsync", spy)
+    monkeypatch.setattr(wal_sync.os, "fdatasync", spy)
 
     def live_wals() -> set[tuple[int, int]]:
         out = set()
@@ -280,3 +285,24 @@ async def test_durable_batches_fsync_every_live_wal_file_without_the_gil(rocks: 
         rocks._db.flush()                   # memtable to an SST: rocksdb starts a new WAL file
     dir_st = os.stat(rocks.path)
     assert (dir_st.st_dev, dir_st.st_ino) in synced            # the new WAL's directory entry
+
+
+async def test_a_lone_durable_commit_is_written_from_the_loop(rocks: RocksKV, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No other commit waiting: no trip through the commit thread (its round trip cost twice the fsync)."""
+    threads: list[str] = []
+    real_write = rocks._write
+
+    def noted_write(batch: list) -> None:
+        threads.append(threading.current_thread().name)
+        real_write(batch)
+
+    monkeypatch.setattr(rocks, "_write", noted_write)
+    txn = rocks.transaction()
+    txn.set(b"k", b"v")
+    await txn.commit()
+    t1, t2 = rocks.transaction(), rocks.transaction()
+    t1.set(b"a", b"1")
+    t2.set(b"b", b"1")
+    await asyncio.gather(t1.commit(), t2.commit())
+    assert threads == [threading.main_thread().name, "rocksdb-commit_0"]
+    assert not rocks._unsynced
