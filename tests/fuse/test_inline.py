@@ -97,6 +97,18 @@ def test_fsync_of_a_small_new_file_is_one_durable_meta_commit(d, mount, client) 
     assert (d / "synced").read_bytes() == b"durable"
 
 
+def test_stat_and_set_times_while_writing_keep_a_small_file_in_meta(d, mount, client) -> None:
+    """tar sets an extracted file's times through its open descriptor before closing it."""
+    p = rel(mount, d / "member")
+    with open(d / "member", "wb") as f:
+        f.write(b"tar member")
+        f.flush()
+        assert os.fstat(f.fileno()).st_size == 10
+        os.utime(f.fileno(), ns=(1_000_000_000, 2_000_000_000))
+    assert client.stat(p).inode.inline and client.read_file(p) == b"tar member"
+    assert os.stat(d / "member").st_mtime_ns == 2_000_000_000
+
+
 def test_truncates_of_inline_files(d, mount, mount2, client) -> None:
     data = os.urandom(1000)
     for name in ("cut", "grow", "ftrunc", "otrunc"):

@@ -618,17 +618,21 @@ class ThreeFSOperations(pyfuse3.Operations):
             raise data_error(e)
 
     async def flush_inode(self, tid: int) -> None:
-        """Flush every buffer this mount holds for an inode (before reads, stats and truncates)."""
+        """Flush every buffer this mount holds for an inode (before reads, stats and truncates); a small
+        created file's content goes to meta, as at its close."""
         for h in list(self.by_inode.get(tid, ())):
             if h.buf or h.inflight:
                 try:
-                    await self.flush_handle(h)
+                    if not await self._flush_inline(h):
+                        await self.flush_handle(h)
                 except pyfuse3.FUSEError as e:
                     h.error = OSError(e.errno, os.strerror(e.errno))
 
     async def sync_inode(self, tid: int) -> None:
         """Flush and sync every handle of an inode that has written (precise length and mtime now)."""
         for h in list(self.by_inode.get(tid, ())):
+            if await self._flush_inline(h):
+                continue                  # one durable meta commit: length, content and mtime
             await self.flush_handle(h)
             if h.file.written:
                 await self._sync(h)
