@@ -6,7 +6,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from itest_util import CHUNK, cli_json, rand_bytes, threefs_cli
+from itest_util import CHUNK, cli_json, query_chunk_cli, rand_bytes, threefs_cli
 
 
 def fs(cluster, *args: str, **kw):
@@ -69,6 +69,18 @@ def test_cat_ls_stat(cluster, client, workdir):
     assert sorted(info["layout"]["chains"]) == [1, 2]
     d = fs_json(cluster, "stat", f"{workdir}/sub")
     assert d["type"] == "directory" and d["size"] == 0
+
+
+def test_small_files_show_they_are_kept_in_meta(cluster, client, workdir):
+    client.write_file(f"{workdir}/small", b"tiny")               # a new small file: inline in meta
+    client.write_file(f"{workdir}/big", rand_bytes(CHUNK, 3))
+    assert fs_json(cluster, "stat", f"{workdir}/small")["inline"] is True
+    assert fs_json(cluster, "stat", f"{workdir}/big")["inline"] is False
+    q = query_chunk_cli(cluster, f"{workdir}/small", 0)
+    assert q["inline"] is True and not any(r["found"] for r in q["replicas"])
+    out = threefs_cli("admin", "query-chunk", f"{workdir}/small", "--mgmtd", cluster.mgmtd_address).stdout.decode()
+    assert "kept in meta" in out
+    assert fs(cluster, "cat", f"{workdir}/small").stdout == b"tiny"
 
 
 def test_mkdir_mv_rm(cluster, client, workdir):

@@ -65,10 +65,23 @@ async def test_a_healthy_namespace_is_clean():
     (lambda txn: txn.set(keys.session_key(9002, b"s" * 16),
                          mp.FileSession(inode=9002, session_id=b"s" * 16).SerializeToString()),
      "missing inode 0x232a"),
+    (lambda txn: txn.set(keys.inline_data_key(5001), b"stray"), "belongs to a non-inline file"),
+    (lambda txn: txn.set(keys.inline_data_key(9003), b"stray"), "belongs to no inode"),
+    (lambda txn: store_inode(txn, mp.Inode(id=5001, type=FILE, nlink=2, perm=0o644, inline=True, length=4)),
+     "has length 4 but 0 bytes"),
 ])
 async def test_each_broken_invariant_is_reported(damage, expect):
     rsp = await scratch(lambda txn: (healthy(txn), damage(txn)))
     assert any(expect in e for e in rsp.errors), list(rsp.errors)
+
+
+async def test_inline_files_are_clean():
+    def inline_file(txn):
+        healthy(txn)
+        store_inode(txn, mp.Inode(id=5001, type=FILE, nlink=2, perm=0o644, inline=True, length=5))
+        txn.set(keys.inline_data_key(5001), b"hello")
+
+    assert list((await scratch(inline_file)).errors) == []
 
 
 async def test_directory_cycles_are_reported():

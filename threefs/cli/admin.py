@@ -158,11 +158,13 @@ def query_chunk(path, index, data_dir, mgmtd, as_json) -> None:
                     out.append({"target_id": t.target_id, "public": _state(t.public_state, cpb.PublicTargetState),
                                 "found": False, "error": str(e)})
             return {"path": path, "inode": st.inode.id, "index": index, "chunk_id": cid.hex(), "chain_id": chain_id,
-                    "chain_version": chain.chain_version, "replicas": out}
+                    "chain_version": chain.chain_version, "inline": st.inode.inline, "replicas": out}
 
     res = run(body())
     if as_json:
         return print_json(res)
+    if res["inline"]:
+        click.echo(f"{path}: its content is kept in meta (a small file, inline): storage holds no chunk of it")
     click.echo(f"chunk {res['chunk_id']} (inode {res['inode']:#x} index {index}) on chain {res['chain_id']} "
                f"v{res['chain_version']}")
     print_table(["TargetId", "PublicState", "Found", "CommitVer", "UpdateVer", "ChainVer", "Size", "Checksum"],

@@ -170,7 +170,7 @@ class AsyncFile:
         if offset < 0:
             raise make_error(Code.INVALID_ARGUMENT, "negative offset")
         if self._stage(data, offset):
-            return len(data) if isinstance(data, (bytes, bytearray)) else memoryview(data).nbytes
+            return memoryview(data).nbytes
         await self.unstage()
         n = await self.io.write(offset, data)
         self.wrote(offset, n)
