@@ -186,3 +186,19 @@ def test_gc_removes_the_chunk_of_an_inline_file_that_has_one(fs, wd):
     fs.remove(p)
     fs.run(fs.aio.meta.call("GcRun", mp.GcRunReq(base=fs.aio.meta.base()), mp.GcRunRsp))
     assert not fs.run(fs.aio.storage.query_last_chunk(fio.chain_of(0), begin, end)).found
+
+
+def test_only_the_owner_or_a_writer_places_content(fs, wd, meta_cluster):
+    p = f"{wd}/f"
+    f = fs.open(p, "wb", perm=0o644)              # root's file: others may read, not write
+    other = meta_cluster.client(uid=4001)
+    ino = fs.stat(p).st_ino
+    rsp = other.run(other.aio.meta.call("Sync", mp.SyncReq(base=other.aio.meta.base(), inode=ino,
+                                                           inline_data=b"not yours"), mp.SyncRsp))
+    assert not rsp.inline_accepted
+    assert put_inline(fs, f._f, b"the owner's").inline_accepted
+    with pytest.raises(PermissionError):
+        other.run(other.aio.meta.call("Sync", mp.SyncReq(base=other.aio.meta.base(), inode=ino, clear_inline=True),
+                                      mp.SyncRsp))
+    f.close()
+    assert other.read_file(p) == b"the owner's"

@@ -60,15 +60,21 @@ def _apply_write(inode: mp.Inode, req: mp.SyncReq | mp.CloseReq, precise: int | 
 
 def _accepts_inline(ctx: MetaContext, inode: mp.Inode, data: bytes) -> bool:
     """Content from the creating handle stays in meta while no one else opened the file for writing
-    and it fits (threefs.meta.inline)."""
-    return (inode.type == FILE and inode.fresh and len(data) <= ctx.config.inline_max
+    and it fits, in meta and in chunk 0 (where it moves later) (threefs.meta.inline)."""
+    return (inode.type == FILE and inode.fresh and len(data) <= min(ctx.config.inline_max, inode.layout.chunk_size)
             and (inode.inline or inode.length == 0) and inode.truncate_ver == 0)
+
+
+def _may_place_content(user: cpb.UserInfo, inode: mp.Inode) -> bool:
+    """Putting a file's content in meta, or dropping it from there, takes its owner (the creator,
+    whatever mode it gave the file) or write permission."""
+    return acl.is_owner(user, inode) or acl.allowed(user, inode.uid, inode.gid, inode.perm, acl.W)
 
 
 async def sync(ctx: MetaContext, txn: Transaction, req: mp.SyncReq, precise: int | None) -> mp.SyncRsp:
     inode = await _file(txn, req.inode)
     if req.inline_data:
-        if not _accepts_inline(ctx, inode, req.inline_data):
+        if not (_accepts_inline(ctx, inode, req.inline_data) and _may_place_content(req.base.user, inode)):
             return mp.SyncRsp(inode=inode, inline_accepted=False)      # the writer sends it to storage
         store_inline(txn, inode, req.inline_data)
         inode.mtime_ns = inode.ctime_ns = now_ns()
@@ -80,6 +86,8 @@ async def sync(ctx: MetaContext, txn: Transaction, req: mp.SyncReq, precise: int
         inode.fresh = False
         changed = True
     if req.clear_inline and inode.inline:         # the writer put the content on storage first
+        if not _may_place_content(req.base.user, inode):
+            raise make_error(Code.PERMISSION_DENIED, f"inode {inode.id:#x}: not its owner and no write permission")
         drop_inline(txn, inode)
         changed = True
     if inode.type == FILE and _apply_write(inode, req, precise, req.truncated):
