@@ -9,7 +9,6 @@ import asyncio
 import os
 
 from threefs.common import placement
-from threefs.common.errors import Code, FSError
 from threefs.mgmtd.client import MgmtdClient
 from threefs.proto import meta_pb2 as mp
 from threefs.storage.client import ReadOp, StorageClient
@@ -75,12 +74,7 @@ class FileIO:
         content moving to storage, where an existing chunk holds that content or newer writes."""
         chain = self.chain_of(0)
         self.touched_chains.add(chain)
-        try:
-            await self.storage.write_chunk(chain, placement.chunk_id(self.inode.id, 0), 0, data, self.chunk_size,
-                                           create_only=True)
-        except FSError as e:
-            if e.code != Code.EXISTS:
-                raise
+        await self.storage.write_chunk_if_absent(chain, placement.chunk_id(self.inode.id, 0), data, self.chunk_size)
 
     def read_ops(self, offset: int, dest: memoryview, n: int) -> list[ReadOp]:
         """Chunk reads covering [offset, offset+n) whose dests are slices of `dest` (bytes land in place)."""

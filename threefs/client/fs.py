@@ -345,6 +345,10 @@ class AsyncClient:
         self.storage = StorageClient(self.mgmtd, self.rpc, retry_timeout=retry_timeout)
         self.meta = MetaClient(self.mgmtd, self.rpc, user or default_user(), client_id=self.storage.client_id,
                                retry_timeout=retry_timeout)
+        self._init_write_sessions()
+
+    def _init_write_sessions(self) -> None:
+        """The state of this client's write sessions (open writers, lease renewal, closed ones to remove)."""
         self._writers: set[AsyncFile] = set()
         self._lease_task: asyncio.Task | None = None
         self._ending: list[mp.FileSession] = []          # closed write sessions not yet removed in meta

@@ -19,7 +19,7 @@ Invariants (what makes the move to storage safe without a lock):
 from __future__ import annotations
 
 from threefs.common import placement
-from threefs.common.errors import Code, FSError, make_error
+from threefs.common.errors import Code, make_error
 from threefs.kv.engine import Transaction, run_txn
 from threefs.meta.length import chain_of_chunk
 from threefs.meta.ops.context import MetaContext
@@ -55,12 +55,7 @@ async def migrate(ctx: MetaContext, inode_id: int) -> None:
     inode, data = got
     if data:
         chain = chain_of_chunk(ctx.mgmtd, inode, 0)
-        try:
-            await ctx.storage.write_chunk(chain, placement.chunk_id(inode.id, 0), 0, data, inode.layout.chunk_size,
-                                          create_only=True)
-        except FSError as e:
-            if e.code != Code.EXISTS:
-                raise
+        await ctx.storage.write_chunk_if_absent(chain, placement.chunk_id(inode.id, 0), data, inode.layout.chunk_size)
         await ctx.storage.sync_chain(chain)     # the content was durable in meta: keep it durable
 
     async def clear(txn: Transaction) -> None:

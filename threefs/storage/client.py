@@ -124,6 +124,17 @@ class StorageClient:
 
             return await self._retrying(f"write chunk {chunk_id.hex()} on chain {chain_id}", attempt)
 
+    async def write_chunk_if_absent(self, chain_id: int, chunk_id: bytes, data: memoryview | bytes,
+                                    chunk_size: int) -> bool:
+        """Write `data` at offset 0 of a chunk unless the chunk exists (create-only); False if it did."""
+        try:
+            await self.write_chunk(chain_id, chunk_id, 0, data, chunk_size, create_only=True)
+        except FSError as e:
+            if e.code != Code.EXISTS:
+                raise
+            return False
+        return True
+
     async def truncate_chunk(self, chain_id: int, chunk_id: bytes, length: int, chunk_size: int,
                              only_extend: bool = False) -> int:
         async with self._update_tag() as tag:

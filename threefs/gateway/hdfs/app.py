@@ -55,10 +55,7 @@ class _UserClient(AsyncClient):
         self.storage = base.storage
         self.meta = MetaClient(self.mgmtd, self.rpc, identity.user_info(token), client_id=self.storage.client_id,
                                retry_timeout=base.meta.retry_timeout)
-        self._writers: set[AsyncFile] = set()
-        self._lease_task: asyncio.Task | None = None
-        self._ending: list[mp.FileSession] = []          # as AsyncClient: closed sessions removed in batches
-        self._ending_task: asyncio.Task | None = None
+        self._init_write_sessions()
 
     async def connect(self) -> AsyncClient:
         return self
