@@ -75,6 +75,23 @@ class ConflictTracker:
             if ranges.overlaps(b, e) or any(b <= k < e for k in keys):
                 raise TransactionConflict(f"conflict with cleared range [{b!r}, {e!r})")
 
+    def untouched_since(self, rv: int, begin: bytes, end: bytes) -> bool:
+        """Whether no commit newer than `rv` wrote or cleared a key in [begin, end) (and `rv` is not too old)."""
+        if rv < self.horizon:
+            return False
+        sorted_keys, last = self._keys, self._last_write
+        i = bisect_left(sorted_keys, begin)
+        while i < len(sorted_keys) and sorted_keys[i] < end:
+            if last[sorted_keys[i]] > rv:
+                return False
+            i += 1
+        for v, b, e in reversed(self._clears):
+            if v <= rv:
+                break
+            if b < end and begin < e:
+                return False
+        return True
+
     def commit(self, rv: int, keys: set[bytes], ranges: RangeSet, writes: Writes, clears: RangeSet) -> int:
         """Check the read set, then assign the next commit version and log the write set."""
         if keys or ranges:

@@ -13,7 +13,9 @@ the next synced write (or `sync()`) makes it survive a machine crash too. Otherw
 next synced batch, so commits are applied in version order. After each batch the engine takes
 a new read view (a rocksdb snapshot for point reads and an iterator for ranges: rocksdict
 0.3.29's `Snapshot.iter` ignores the snapshot, while a plain iterator reads the state as of its
-creation), so a read version only ever covers batches that are already in the database.
+creation), so a read version only ever covers batches that are already in the database. A range
+scan that no newer commit touched reads a fresh iterator bounded to its range instead, so that it
+does not walk the tombstones of deleted rows beyond the range.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from rocksdict import Options, Rdict, RdictIter, Snapshot, WriteBatch, WriteOptions
+from rocksdict import Options, ReadOptions, Rdict, RdictIter, Snapshot, WriteBatch, WriteOptions
 
 from threefs.common.errors import Code, FSError
 from threefs.kv.engine import KVEngine
@@ -110,6 +112,18 @@ class RocksKV(KVEngine):
         self._wal.close()
         self._db.close()
         self._executor.shutdown()
+
+    def bounded_iter(self, begin: bytes, end: bytes) -> RdictIter:
+        """A fresh iterator over [begin, end) of the current state.
+
+        The view's own iterator has no bounds, so a seek walks every tombstone past `end` up to
+        the next live key (ms per scan once many rows were deleted, e.g. closed write sessions).
+        A scan uses this one instead when no commit newer than its view touched the range, where
+        the current state and the view agree."""
+        ro = ReadOptions()
+        ro.set_iterate_lower_bound(begin)
+        ro.set_iterate_upper_bound(end)
+        return self._db.iter(ro)
 
     def write_now(self, version: int, writes: Writes, clears: RangeSet) -> bool:
         """Write a non-durable commit at once, unsynced, if no batch is queued or in flight (keeps version order)."""
@@ -228,9 +242,13 @@ class RocksTransaction(OccTransaction):
             raise FSError(Code.IO_ERROR, f"rocksdb read from {self._engine.path} failed: {e}") from e
 
     def _db_scan(self, begin: bytes, end: bytes, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
-        it = self._view.iterator
-        if it is None:
+        view = self._view
+        if view.iterator is None:
             raise FSError(Code.UNAVAILABLE, f"kv engine {self._engine.path} is closed")
+        if self._engine.tracker.untouched_since(view.version, begin, end):
+            it = self._engine.bounded_iter(begin, end)
+        else:
+            it = view.iterator
         if reverse:
             it.seek_for_prev(end)
             if it.valid() and it.key() >= end:

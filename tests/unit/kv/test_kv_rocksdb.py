@@ -89,6 +89,60 @@ async def test_inflight_batch_is_invisible_and_later_commits_share_the_next_batc
         await reader.commit()
 
 
+async def test_range_scans_read_their_view_past_tombstones_and_newer_writes(
+    rocks: RocksKV, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan that no newer commit touched reads a fresh bounded iterator (not walking the
+    tombstones of deleted rows past its end); one that a newer commit touched, even a commit
+    written to the database but not yet applied, still reads the transaction's own view."""
+    txn = rocks.transaction()
+    txn.set(b"a/1", b"1")
+    for i in range(3000):
+        txn.set(b"s/%06d" % i, b"x")
+    await txn.commit()
+    txn = rocks.transaction()
+    for i in range(3000):
+        txn.clear(b"s/%06d" % i)              # point tombstones past every scanned range below
+    txn.set(b"z", b"live")
+    await txn.commit()
+    bounded = []
+    real_bounded = rocks.bounded_iter
+    monkeypatch.setattr(rocks, "bounded_iter", lambda b, e: bounded.append((b, e)) or real_bounded(b, e))
+
+    loop = asyncio.get_running_loop()
+    written, release = asyncio.Event(), threading.Event()
+    real_write = rocks._write
+
+    def write_then_hold(batch: list) -> None:
+        real_write(batch)                       # in the database, not yet applied
+        loop.call_soon_threadsafe(written.set)
+        assert release.wait(30)
+
+    reader = rocks.transaction()
+    monkeypatch.setattr(rocks, "_write", write_then_hold)
+    w1, w2 = rocks.transaction(), rocks.transaction()
+    w1.clear(b"a/1")
+    w1.set(b"a/2", b"2")
+    w2.set(b"c/1", b"c")                        # two commits: a batch for the commit thread
+    commits = asyncio.gather(w1.commit(), w2.commit())
+    await asyncio.wait_for(written.wait(), 10)
+    assert await reader.get_range(b"a/", b"a0") == [(b"a/1", b"1")]
+    assert await reader.get_range(b"c/", b"c0", reverse=True) == []
+    assert bounded == []                        # both ranges were touched after the reader's view
+    assert await reader.get_range(b"b/", b"b0") == []
+    assert await reader.get_range(b"s/", b"s0", limit=1) == []
+    assert bounded == [(b"b/", b"b0"), (b"s/", b"s0")]
+    release.set()
+    await asyncio.wait_for(commits, 10)
+    bounded.clear()
+    after = rocks.transaction()
+    assert await after.get_range(b"a/", b"a0") == [(b"a/2", b"2")]
+    assert await after.get_range(b"a", b"zz", reverse=True, limit=2) == [(b"z", b"live"), (b"c/1", b"c")]
+    assert bounded == [(b"a/", b"a0"), (b"a", b"zz")]
+    reader.cancel()
+    after.cancel()
+
+
 async def test_process_durable_commit_is_written_at_once_and_synced_by_the_next_durable_one(rocks: RocksKV) -> None:
     txn = rocks.transaction()
     txn.durable = False
