@@ -127,3 +127,41 @@ def test_recursive_remove_needs_permission_on_the_whole_tree(fs, wd, meta_cluste
     fs.chmod(f"{wd}/t/rootdir", 0o777)
     user.rmtree(f"{wd}/t")
     assert fs.listdir(wd) == []
+
+
+def test_length_and_time_updates_take_the_owner_a_writer_or_a_write_session(fs, wd, meta_cluster):
+    from threefs.proto import meta_pb2 as mp
+
+    p = f"{wd}/f"
+    fs.write_file(p, b"x" * 10000)                       # past the inline limit: on storage
+    fs.chmod(p, 0o644)
+    ino = fs.stat(p).st_ino
+    before = fs.stat(p)
+    other = meta_cluster.client(uid=4001, gid=4001)
+
+    def sync(client, **kw):
+        m = client.aio.meta
+        return client.run(m.call("Sync", mp.SyncReq(base=m.base(), inode=ino, **kw), mp.SyncRsp))
+
+    hint = mp.VersionedLength(length=1 << 30, truncate_ver=0)
+    for kw in ({"update_length": True, "length_hint": hint}, {"modified": True}, {"update_length": True},
+               {"end_fresh": True}, {"session_id": os.urandom(16), "modified": True}):
+        expect_errno(errno.EACCES, sync, other, **kw)
+    m = other.aio.meta
+    expect_errno(errno.EACCES, other.run, m.call("Close", mp.CloseReq(base=m.base(), inode=ino, modified=True,
+                                                                       session_id=os.urandom(16)), mp.CloseRsp))
+    assert sync(other).inode.length == 10000           # a sync that changes nothing needs no right
+    after = fs.stat(p)
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+    fs.chmod(p, 0o666)
+    f = other.open(p, "r+b")                             # a writer by mode at its open...
+    fs.chmod(p, 0o644)                                   # ...keeps its sync and close when the mode changes
+    f.seek(10000)
+    f.write(b"tail")
+    f.flush()
+    f.fsync()
+    f.write(b"more")
+    f.close()
+    assert fs.read_file(p) == b"x" * 10000 + b"tailmore"
+    assert fs.stat(p).st_size == 10008

@@ -217,7 +217,7 @@ class AsyncFile:
             data = bytes(staged)
             meta = self.client.meta
             rsp = await meta.call("Sync", mp.SyncReq(base=meta.base(), inode=self.inode.id, inline_data=data,
-                                                     modified=True), mp.SyncRsp)
+                                                     modified=True, session_id=self.session_id), mp.SyncRsp)
             if rsp.inline_accepted:
                 self._staged = None
                 self.io.inline, self.inode, self.length, self.modified = data, rsp.inode, len(data), False
@@ -235,9 +235,11 @@ class AsyncFile:
         meta = self.client.meta
         if data:
             # first end `fresh` (meta GC skips storage for inline files still fresh: none has a chunk)
-            await meta.call("Sync", mp.SyncReq(base=meta.base(), inode=self.inode.id, end_fresh=True), mp.SyncRsp)
+            await meta.call("Sync", mp.SyncReq(base=meta.base(), inode=self.inode.id, end_fresh=True,
+                                               session_id=self.session_id), mp.SyncRsp)
             await self.io.write_first_chunk_if_absent(data)
-        rsp = await meta.call("Sync", mp.SyncReq(base=meta.base(), inode=self.inode.id, clear_inline=True), mp.SyncRsp)
+        rsp = await meta.call("Sync", mp.SyncReq(base=meta.base(), inode=self.inode.id, clear_inline=True,
+                                                 session_id=self.session_id), mp.SyncRsp)
         self.inode = rsp.inode
         self.io.inline = None
 
@@ -280,7 +282,8 @@ class AsyncFile:
         self.storage_touched = True
         await self.io.truncate(length, self.length)
         rsp = await self.client.meta.call("Sync", mp.SyncReq(base=self.client.meta.base(), inode=self.inode.id,
-                                                              update_length=True, truncated=True), mp.SyncRsp)
+                                                              update_length=True, truncated=True,
+                                                              session_id=self.session_id), mp.SyncRsp)
         self.inode = rsp.inode
         self.length = rsp.inode.length
         return self.length
@@ -294,7 +297,8 @@ class AsyncFile:
         modified, self.modified = self.modified, False
         try:
             rsp = await self.client.meta.call("Sync", mp.SyncReq(base=self.client.meta.base(), inode=self.inode.id,
-                                                                  update_length=True, modified=modified), mp.SyncRsp)
+                                                                  update_length=True, modified=modified,
+                                                                  session_id=self.session_id), mp.SyncRsp)
         except BaseException:
             self.modified = self.modified or modified
             raise
@@ -392,7 +396,8 @@ class AsyncClient:
                 for f in [f for f in self._writers if f.hint_dirty and not f.closed]:
                     f.hint_dirty = False
                     await self.meta.call("Sync", mp.SyncReq(base=self.meta.base(), inode=f.inode.id, update_length=True,
-                                                            length_hint=f.length_hint()), mp.SyncRsp)
+                                                            length_hint=f.length_hint(), session_id=f.session_id),
+                                         mp.SyncRsp)
             except FSError:
                 continue    # meta unreachable: the next round tries again (sessions live client_timeout)
 

@@ -715,7 +715,8 @@ class ThreeFSOperations(pyfuse3.Operations):
         end = self._pending_end(h)
         if not (h.file.hint_dirty or end > h.file.length):
             if h.file.modified or h.buf or h.inflight:      # written in place: the length stays, mtime moves
-                await self._flush_with(h, mp.SyncReq(base=self.base(None), inode=h.file.inode.id, modified=True))
+                await self._flush_with(h, mp.SyncReq(base=self.base(None), inode=h.file.inode.id, modified=True,
+                                                               session_id=h.file.session_id))
             else:
                 await self.flush_handle(h)
             if h.created:
@@ -729,7 +730,8 @@ class ThreeFSOperations(pyfuse3.Operations):
         hint = mp.VersionedLength(length=end, truncate_ver=h.file.inode.truncate_ver)
         h.file.written = True            # the hint may land without the data: release then asks storage
         synced = await self._flush_with(h, mp.SyncReq(base=self.base(None), inode=h.file.inode.id,
-                                                      update_length=True, length_hint=hint, modified=True))
+                                                      update_length=True, length_hint=hint, modified=True,
+                                                      session_id=h.file.session_id))
         if h.file.length <= end:
             h.file.hint_dirty = False
         h.created = False             # a Sync commits durably, and with it everything meta committed before
@@ -759,7 +761,7 @@ class ThreeFSOperations(pyfuse3.Operations):
             return False
         f = h.file
         rsp = await self.call("Sync", mp.SyncReq(base=self.base(None), inode=f.inode.id, inline_data=data,
-                                                 modified=True), mp.SyncRsp)
+                                                 modified=True, session_id=f.session_id), mp.SyncRsp)
         if not rsp.inline_accepted:
             h.inline_max = 0
             return False

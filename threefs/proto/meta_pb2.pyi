@@ -324,7 +324,7 @@ class RenameRsp(_message.Message):
     def __init__(self, inode: _Optional[_Union[Inode, _Mapping]] = ...) -> None: ...
 
 class SyncReq(_message.Message):
-    __slots__ = ("base", "inode", "update_length", "length_hint", "truncated", "modified", "inline_data", "clear_inline", "end_fresh")
+    __slots__ = ("base", "inode", "update_length", "length_hint", "truncated", "modified", "inline_data", "clear_inline", "end_fresh", "session_id")
     BASE_FIELD_NUMBER: _ClassVar[int]
     INODE_FIELD_NUMBER: _ClassVar[int]
     UPDATE_LENGTH_FIELD_NUMBER: _ClassVar[int]
@@ -334,6 +334,7 @@ class SyncReq(_message.Message):
     INLINE_DATA_FIELD_NUMBER: _ClassVar[int]
     CLEAR_INLINE_FIELD_NUMBER: _ClassVar[int]
     END_FRESH_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     base: ReqBase
     inode: int
     update_length: bool
@@ -343,7 +344,8 @@ class SyncReq(_message.Message):
     inline_data: bytes
     clear_inline: bool
     end_fresh: bool
-    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., inode: _Optional[int] = ..., update_length: _Optional[bool] = ..., length_hint: _Optional[_Union[VersionedLength, _Mapping]] = ..., truncated: _Optional[bool] = ..., modified: _Optional[bool] = ..., inline_data: _Optional[bytes] = ..., clear_inline: _Optional[bool] = ..., end_fresh: _Optional[bool] = ...) -> None: ...
+    session_id: bytes
+    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., inode: _Optional[int] = ..., update_length: _Optional[bool] = ..., length_hint: _Optional[_Union[VersionedLength, _Mapping]] = ..., truncated: _Optional[bool] = ..., modified: _Optional[bool] = ..., inline_data: _Optional[bytes] = ..., clear_inline: _Optional[bool] = ..., end_fresh: _Optional[bool] = ..., session_id: _Optional[bytes] = ...) -> None: ...
 
 class SyncRsp(_message.Message):
     __slots__ = ("inode", "inline_accepted")

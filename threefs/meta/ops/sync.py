@@ -4,10 +4,13 @@ The precise length is queried from storage before the transaction (no I/O inside
 transaction then applies it with the VersionedLength rules (3FS §2.7): a precise length that is
 shorter (or follows a truncate) bumps the truncate version; a hint is adopted only when it is
 from the current truncate epoch and longer. A changed length by a non-owner drops S_ISUID/S_ISGID.
+Changing a file's length, times or content takes its owner, write permission, or the session of a
+write open (a mode changed since the open does not revoke the open writer's sync and close).
 """
 from __future__ import annotations
 
 from threefs.common.errors import Code, make_error
+from threefs.kv import keys
 from threefs.kv.engine import Transaction
 from threefs.meta import acl
 from threefs.meta.ops.context import MetaContext
@@ -71,6 +74,16 @@ def _may_place_content(user: cpb.UserInfo, inode: mp.Inode) -> bool:
     return acl.is_owner(user, inode) or acl.allowed(user, inode.uid, inode.gid, inode.perm, acl.W)
 
 
+async def check_writer(txn: Transaction, user: cpb.UserInfo, inode: mp.Inode, session_id: bytes) -> None:
+    """A sync or close that changes the file: its owner, write permission, or a live write session."""
+    if _may_place_content(user, inode):
+        return
+    if session_id and await txn.snapshot_get(keys.session_key(inode.id, session_id)) is not None:
+        return
+    raise make_error(Code.PERMISSION_DENIED, f"inode {inode.id:#x}: not its owner, no write permission "
+                                             f"and no write session of it")
+
+
 async def sync(ctx: MetaContext, txn: Transaction, req: mp.SyncReq, precise: int | None) -> mp.SyncRsp:
     inode = await _file(txn, req.inode)
     if req.inline_data:
@@ -81,13 +94,13 @@ async def sync(ctx: MetaContext, txn: Transaction, req: mp.SyncReq, precise: int
         _written_by(req.base.user, inode)
         store_inode(txn, inode)
         return mp.SyncRsp(inode=inode, inline_accepted=True)
+    if req.update_length or req.modified or req.truncated or req.end_fresh or req.clear_inline:
+        await check_writer(txn, req.base.user, inode, req.session_id)
     changed = False
     if req.end_fresh and inode.fresh:             # inline content (if any) is frozen from now on
         inode.fresh = False
         changed = True
     if req.clear_inline and inode.inline:         # the writer put the content on storage first
-        if not _may_place_content(req.base.user, inode):
-            raise make_error(Code.PERMISSION_DENIED, f"inode {inode.id:#x}: not its owner and no write permission")
         drop_inline(txn, inode)
         changed = True
     if inode.type == FILE and _apply_write(inode, req, precise, req.truncated):
@@ -99,6 +112,8 @@ async def sync(ctx: MetaContext, txn: Transaction, req: mp.SyncReq, precise: int
 
 async def close(ctx: MetaContext, txn: Transaction, req: mp.CloseReq, precise: int | None) -> mp.CloseRsp:
     inode = await _file(txn, req.inode)
+    if req.update_length or req.modified:
+        await check_writer(txn, req.base.user, inode, req.session_id)
     if req.session_id:
         remove_session(txn, req.inode, req.session_id)
     if inode.type == FILE and _apply_write(inode, req, precise, False):
