@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -155,10 +156,12 @@ def local_dir(work: Path) -> Iterator[Path]:
     yield d
 
 
-def wait_line(proc: subprocess.Popen, prefix: str) -> None:
+def wait_line(proc: subprocess.Popen, prefix: str, log: Path) -> None:
     line = proc.stdout.readline()
     if not line.startswith(prefix):
-        raise RuntimeError(f"expected {prefix!r}, got {line!r}: {proc.stderr.read() if proc.stderr else ''}")
+        proc.kill()
+        proc.wait(timeout=30)
+        raise RuntimeError(f"expected {prefix!r}, got {line!r}: {log.read_text()[-4000:]}")
 
 
 @contextmanager
@@ -172,10 +175,12 @@ def threefs_mount(work: Path, mgmtd: str | None, mount_args: list[str]) -> Itera
         mgmtd = dc.mgmtd_address
     mnt = work / "threefs"
     mnt.mkdir()
+    log = open(work / "mount.log", "w")    # the daemon's log: a pipe nobody reads would stall it when full
     proc = subprocess.Popen([sys.executable, "-m", "threefs", "mount", "--mgmtd", mgmtd, str(mnt), *mount_args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=log, text=True)
     try:
-        wait_line(proc, "READY fuse")
+        wait_line(proc, "READY fuse", work / "mount.log")
+        threading.Thread(target=shutil.copyfileobj, args=(proc.stdout, log), daemon=True).start()
         d = mnt / f"bench-{os.getpid()}"
         d.mkdir()
         yield d
@@ -186,6 +191,7 @@ def threefs_mount(work: Path, mgmtd: str | None, mount_args: list[str]) -> Itera
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
         subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True, check=False)
         if dc is not None:
             dc.down()
