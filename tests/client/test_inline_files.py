@@ -85,3 +85,14 @@ def test_closing_the_client_sends_staged_content(cluster, workdir) -> None:
     c.close()
     with Client(cluster.mgmtd_address) as c2:
         assert c2.read_file(f"{workdir}/left-open") == b"not closed by the application"
+
+
+def test_read_only_open_with_o_trunc_truncates(client, workdir) -> None:
+    """O_RDONLY|O_TRUNC empties the file, as on Linux: inline content and storage chunks alike."""
+    for name, size in (("small", 10), ("large", 300_000)):
+        p = f"{workdir}/rotrunc-{name}"
+        client.write_file(p, os.urandom(size))
+        f = client.run(client.aio.open_flags(p, os.O_RDONLY | os.O_TRUNC))
+        assert client.run(f.read()) == b""
+        client.run(f.close())
+        assert client.stat(p).st_size == 0 and client.read_file(p) == b""

@@ -195,6 +195,25 @@ def test_truncate_up_and_down(d: Path) -> None:
     assert p.read_bytes() == b"new"
 
 
+def test_read_only_open_with_o_trunc_truncates_as_linux_does(d: Path) -> None:
+    """open(O_RDONLY|O_TRUNC) truncates a regular file on Linux (given write permission), small
+    files kept in meta and large ones on storage alike; without write permission it is EACCES."""
+    for name, size in (("small", 100), ("large", 300_000)):
+        p = d / name
+        p.write_bytes(os.urandom(size))
+        os.chmod(p, 0o644)
+        r = run_as(f"import os\ntry:\n    os.open({str(p)!r}, os.O_RDONLY | os.O_TRUNC)\n"
+                   f"except OSError as e:\n    print(e.errno)")
+        assert r.stdout.strip() == str(errno.EACCES), r
+        assert p.stat().st_size == size
+        fd = os.open(p, os.O_RDONLY | os.O_TRUNC)
+        try:
+            assert os.fstat(fd).st_size == 0 and os.read(fd, 10) == b""
+        finally:
+            os.close(fd)
+        assert p.stat().st_size == 0 and p.read_bytes() == b""
+
+
 def test_sparse_file_reads_zeros(d: Path) -> None:
     with open(d / "s", "wb") as f:
         f.seek(500_000)

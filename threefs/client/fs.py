@@ -278,6 +278,11 @@ class AsyncFile:
         length = self.pos if length is None else length
         if length < 0:
             raise make_error(Code.INVALID_ARGUMENT, "negative length")
+        return await self.truncate_to(length)
+
+    async def truncate_to(self, length: int) -> int:
+        """Cut or extend the file to `length`: for a writable handle, or for an open with O_TRUNC that
+        meta allowed (Linux truncates on O_RDONLY|O_TRUNC too, given write permission)."""
         await self.unstage()
         self.storage_touched = True
         await self.io.truncate(length, self.length)
@@ -654,7 +659,7 @@ class AsyncClient:
             self._track_writer(f)
         if rsp.need_truncate:
             try:
-                await f.truncate(0)
+                await f.truncate_to(0)
             except BaseException:
                 await f.close()
                 raise

@@ -522,7 +522,7 @@ class ThreeFSOperations(pyfuse3.Operations):
             self.data_changed(tid)
             try:
                 await self.flush_inode(tid)
-                await h.file.truncate(0)
+                await h.file.truncate_to(0)            # O_RDONLY|O_TRUNC too: meta checked write permission
             except Exception as e:  # noqa: BLE001 - any failure becomes an errno, never a daemon crash
                 await h.file.close()
                 raise fuse_error(e) from None
