@@ -9,9 +9,9 @@ import signal
 import subprocess
 
 import pyfuse3
-import pyfuse3.asyncio
 
 from threefs.client.fs import AsyncClient
+from threefs.fuse import fuse_fd
 from threefs.fuse.ops import MountOptions, ThreeFSOperations
 
 log = logging.getLogger("threefs.fuse")
@@ -111,7 +111,7 @@ async def serve(mgmtd: str, mountpoint: str, options: MountOptions, *, allow_oth
                 extra_options: list[str] | None = None, retry_timeout: float = 30.0,
                 ready: str = "READY fuse {mountpoint}") -> None:
     """Mount, print the ready line, serve; on SIGTERM/SIGINT flush open files and unmount cleanly."""
-    pyfuse3.asyncio.enable()
+    fuse_fd.install()
     mountpoint = os.path.abspath(mountpoint)
     client = await AsyncClient(mgmtd, retry_timeout=retry_timeout).connect()
     ops = ThreeFSOperations(client, mountpoint, options)
