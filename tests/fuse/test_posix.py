@@ -214,6 +214,22 @@ def test_read_only_open_with_o_trunc_truncates_as_linux_does(d: Path) -> None:
         assert p.stat().st_size == 0 and p.read_bytes() == b""
 
 
+def test_writes_and_truncates_by_another_user_clear_setuid_and_setgid(d: Path) -> None:
+    """As on a local file system: a non-owner's write, truncate or ftruncate of a set-id file it may
+    write succeeds and drops S_ISUID (and S_ISGID of a group-executable file)."""
+    cases = {"write": "fd = os.open(p, os.O_WRONLY | os.O_APPEND); os.write(fd, b'x'); os.close(fd)",
+             "truncate": "os.truncate(p, 0)",
+             "ftruncate": "fd = os.open(p, os.O_RDWR); os.ftruncate(fd, 0); os.close(fd)"}
+    for name, code in cases.items():
+        for mode in (0o4777, 0o2777):
+            p = d / f"{name}-{mode:o}"
+            p.write_bytes(b"data")
+            os.chmod(p, mode)
+            r = run_as(f"import os\np = {str(p)!r}\n{code}\nprint(oct(os.stat(p).st_mode & 0o7777))")
+            assert r.returncode == 0 and r.stdout.strip() == "0o777", (name, oct(mode), r)
+            assert stat.S_IMODE(p.stat().st_mode) == 0o777
+
+
 def test_sparse_file_reads_zeros(d: Path) -> None:
     with open(d / "s", "wb") as f:
         f.seek(500_000)

@@ -116,6 +116,24 @@ def test_write_by_non_owner_clears_setuid_and_setgid(fs, wd, meta_cluster, mode)
     assert st.S_IMODE(fs.stat(p).st_mode) == 0o777 and fs.stat(p).st_size == 4
 
 
+def test_a_writer_not_the_owner_may_only_clear_setuid_and_setgid(fs, wd, meta_cluster):
+    """What the kernel sends a FUSE file system when a non-owner writes a set-id file: a chmod that
+    clears S_ISUID/S_ISGID, as the writer. Write permission allows exactly that."""
+    p = f"{wd}/f"
+    fs.write_file(p, b"x")
+    other = meta_cluster.client(uid=4001)
+    fs.chmod(p, 0o6755)                                   # no write permission for others
+    expect_errno(errno.EPERM, other.chmod, p, 0o755)
+    fs.chmod(p, 0o6777)
+    expect_errno(errno.EPERM, other.chmod, p, 0o775)      # also drops a plain bit
+    expect_errno(errno.EPERM, other.chmod, p, 0o7777)     # adds the sticky bit
+    other.chmod(p, 0o2777)
+    assert st.S_IMODE(fs.stat(p).st_mode) == 0o2777
+    other.chmod(p, 0o777)
+    assert st.S_IMODE(fs.stat(p).st_mode) == 0o777
+    expect_errno(errno.EPERM, other.chmod, p, 0o4777)     # never sets one
+
+
 def test_truncate_while_the_length_in_meta_lags_behind_a_writer(fs, wd):
     p = f"{wd}/f"
     with fs.open(p, "wb") as f:

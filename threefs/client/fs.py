@@ -133,6 +133,7 @@ class AsyncFile:
         self.storage_touched = False    # this handle wrote or truncated on storage (it may not go inline)
         self.inline_max = 0             # created by this handle: content up to this size waits in `_staged`
         self._staged: bytearray | None = None   # that content, for meta at fsync/close (threefs.meta.inline)
+        self.user: cpb.UserInfo | None = None   # who opened it, when not the client's own user (the mount)
 
     @property
     def readable(self) -> bool:
@@ -141,6 +142,14 @@ class AsyncFile:
     @property
     def writable(self) -> bool:
         return self.flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+
+    def base(self) -> mp.ReqBase:
+        """The request base of this handle's syncs and close: as its opener (meta clears S_ISUID and
+        S_ISGID after a write by a non-owner, and checks the writer's rights)."""
+        b = self.client.meta.base()
+        if self.user is not None:
+            b.user.CopyFrom(self.user)
+        return b
 
     def _check(self, write: bool) -> None:
         if self.closed:
@@ -216,7 +225,7 @@ class AsyncFile:
         if staged and len(staged) <= self.inline_max:
             data = bytes(staged)
             meta = self.client.meta
-            rsp = await meta.call("Sync", mp.SyncReq(base=meta.base(), inode=self.inode.id, inline_data=data,
+            rsp = await meta.call("Sync", mp.SyncReq(base=self.base(), inode=self.inode.id, inline_data=data,
                                                      modified=True, session_id=self.session_id), mp.SyncRsp)
             if rsp.inline_accepted:
                 self._staged = None
@@ -235,10 +244,10 @@ class AsyncFile:
         meta = self.client.meta
         if data:
             # first end `fresh` (meta GC skips storage for inline files still fresh: none has a chunk)
-            await meta.call("Sync", mp.SyncReq(base=meta.base(), inode=self.inode.id, end_fresh=True,
+            await meta.call("Sync", mp.SyncReq(base=self.base(), inode=self.inode.id, end_fresh=True,
                                                session_id=self.session_id), mp.SyncRsp)
             await self.io.write_first_chunk_if_absent(data)
-        rsp = await meta.call("Sync", mp.SyncReq(base=meta.base(), inode=self.inode.id, clear_inline=True,
+        rsp = await meta.call("Sync", mp.SyncReq(base=self.base(), inode=self.inode.id, clear_inline=True,
                                                  session_id=self.session_id), mp.SyncRsp)
         self.inode = rsp.inode
         self.io.inline = None
@@ -286,7 +295,7 @@ class AsyncFile:
         await self.unstage()
         self.storage_touched = True
         await self.io.truncate(length, self.length)
-        rsp = await self.client.meta.call("Sync", mp.SyncReq(base=self.client.meta.base(), inode=self.inode.id,
+        rsp = await self.client.meta.call("Sync", mp.SyncReq(base=self.base(), inode=self.inode.id,
                                                               update_length=True, truncated=True,
                                                               session_id=self.session_id), mp.SyncRsp)
         self.inode = rsp.inode
@@ -301,7 +310,7 @@ class AsyncFile:
         await self.io.sync()
         modified, self.modified = self.modified, False
         try:
-            rsp = await self.client.meta.call("Sync", mp.SyncReq(base=self.client.meta.base(), inode=self.inode.id,
+            rsp = await self.client.meta.call("Sync", mp.SyncReq(base=self.base(), inode=self.inode.id,
                                                                   update_length=True, modified=modified,
                                                                   session_id=self.session_id), mp.SyncRsp)
         except BaseException:
@@ -327,7 +336,7 @@ class AsyncFile:
             self.client.end_session_later(self.inode.id, self.session_id)
             return
         if self.session_id:
-            req = mp.CloseReq(base=self.client.meta.base(), inode=self.inode.id, session_id=self.session_id,
+            req = mp.CloseReq(base=self.base(), inode=self.inode.id, session_id=self.session_id,
                               update_length=self.written, modified=self.modified)
             try:
                 rsp = await self.client.meta.call("Close", req, mp.CloseRsp)
@@ -400,7 +409,7 @@ class AsyncClient:
                 await self.meta.call("RenewClient", mp.RenewClientReq(base=self.meta.base()), mp.RenewClientRsp)
                 for f in [f for f in self._writers if f.hint_dirty and not f.closed]:
                     f.hint_dirty = False
-                    await self.meta.call("Sync", mp.SyncReq(base=self.meta.base(), inode=f.inode.id, update_length=True,
+                    await self.meta.call("Sync", mp.SyncReq(base=f.base(), inode=f.inode.id, update_length=True,
                                                             length_hint=f.length_hint(), session_id=f.session_id),
                                          mp.SyncRsp)
             except FSError:

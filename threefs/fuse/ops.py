@@ -488,8 +488,9 @@ class ThreeFSOperations(pyfuse3.Operations):
         fi.keep_cache = False         # open() keeps the page cache only for files unchanged since (see there)
         return fi
 
-    def _handle(self, inode: mp.Inode, flags: int, session: bytes) -> Handle:
+    def _handle(self, inode: mp.Inode, flags: int, session: bytes, ctx: pyfuse3.RequestContext) -> Handle:
         f = AsyncFile(self.client, inode, flags, f"inode:{inode.id:#x}", session)
+        f.user = self.user(ctx)          # syncs and close go as the opener (a non-owner's write drops S_ISUID)
         f.length = self.known_length(inode)
         if session:
             self.client._track_writer(f)
@@ -506,7 +507,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         open_flags = flags & ~(os.O_CREAT | os.O_EXCL)
         rsp = await self.call("Open", mp.OpenReq(base=self.base(ctx), path=self.at(inode), flags=open_flags,
                                                  session_id=session), mp.OpenRsp)
-        h = self._handle(rsp.inode, flags, session)
+        h = self._handle(rsp.inode, flags, session, ctx)
         if rsp.inode.inline:
             h.file.io.inline = rsp.inline_data
         if write:
@@ -555,7 +556,7 @@ class ThreeFSOperations(pyfuse3.Operations):
             flags = (flags & ~os.O_ACCMODE) | os.O_RDWR
         rsp, session = await self._create_file(parent_inode, name, mode, flags | os.O_CREAT, ctx)
         inode = rsp.inode
-        h = self._handle(inode, flags, session)
+        h = self._handle(inode, flags, session, ctx)
         if rsp.inode.inline:
             h.file.io.inline = rsp.inline_data
         if rsp.created and session:
@@ -715,7 +716,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         end = self._pending_end(h)
         if not (h.file.hint_dirty or end > h.file.length):
             if h.file.modified or h.buf or h.inflight:      # written in place: the length stays, mtime moves
-                await self._flush_with(h, mp.SyncReq(base=self.base(None), inode=h.file.inode.id, modified=True,
+                await self._flush_with(h, mp.SyncReq(base=h.file.base(), inode=h.file.inode.id, modified=True,
                                                                session_id=h.file.session_id))
             else:
                 await self.flush_handle(h)
@@ -729,7 +730,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         sends = h.sends
         hint = mp.VersionedLength(length=end, truncate_ver=h.file.inode.truncate_ver)
         h.file.written = True            # the hint may land without the data: release then asks storage
-        synced = await self._flush_with(h, mp.SyncReq(base=self.base(None), inode=h.file.inode.id,
+        synced = await self._flush_with(h, mp.SyncReq(base=h.file.base(), inode=h.file.inode.id,
                                                       update_length=True, length_hint=hint, modified=True,
                                                       session_id=h.file.session_id))
         if h.file.length <= end:
@@ -760,7 +761,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         if data is None:
             return False
         f = h.file
-        rsp = await self.call("Sync", mp.SyncReq(base=self.base(None), inode=f.inode.id, inline_data=data,
+        rsp = await self.call("Sync", mp.SyncReq(base=f.base(), inode=f.inode.id, inline_data=data,
                                                  modified=True, session_id=f.session_id), mp.SyncRsp)
         if not rsp.inline_accepted:
             h.inline_max = 0
