@@ -230,6 +230,24 @@ def test_writes_and_truncates_by_another_user_clear_setuid_and_setgid(d: Path) -
             assert stat.S_IMODE(p.stat().st_mode) == 0o777
 
 
+def test_directory_times_move_with_its_entries(d: Path) -> None:
+    """Create, unlink and rename move the directory's mtime as on a local file system, so a running
+    Python finds a module written after its first import from that directory (importlib caches a
+    directory's listing by its mtime)."""
+    sub = d / "pkgdir"
+    sub.mkdir()
+    for change in (lambda: (sub / "a.py").write_text("A = 1\n"), lambda: (sub / "a.py").unlink(),
+                   lambda: (sub / "b.py").write_text("B = 2\n"), lambda: (sub / "b.py").rename(sub / "c.py")):
+        before = sub.stat().st_mtime_ns
+        change()
+        assert sub.stat().st_mtime_ns > before
+    code = (f"import sys, pathlib\nsys.path.insert(0, {str(sub)!r})\nimport c\n"
+            f"pathlib.Path({str(sub)!r}, 'late.py').write_text('L = 3\\n')\n"
+            f"import late\nprint(c.B + late.L)")
+    r = subprocess.run([SYSTEM_PYTHON, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "5", r.stderr
+
+
 def test_sparse_file_reads_zeros(d: Path) -> None:
     with open(d / "s", "wb") as f:
         f.seek(500_000)

@@ -242,6 +242,17 @@ class ThreeFSOperations(pyfuse3.Operations):
         if inode.type == mp.DIRECTORY:
             self.dir_attrs[inode.id] = (time.monotonic(), inode)
 
+    def dir_changed(self, parent_inode: int, ns: int) -> None:
+        """This mount added or removed an entry of a directory at `ns` (meta's time): its cached
+        attributes move with it, as meta's do (the kernel asks for them again right after)."""
+        tid = to_threefs(parent_inode)
+        hit = self.dir_attrs.get(tid)
+        if hit is not None and ns:
+            inode = mp.Inode()
+            inode.CopyFrom(hit[1])
+            inode.mtime_ns, inode.ctime_ns = max(inode.mtime_ns, ns), max(inode.ctime_ns, ns)
+            self.dir_attrs[tid] = (hit[0], inode)
+
     def cached_dir(self, tid: int) -> mp.Inode | None:
         """A directory's attributes fetched less than DIR_ATTR_TTL ago, if any."""
         hit = self.dir_attrs.get(tid)
@@ -401,6 +412,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         if not st.S_ISREG(mode):
             raise pyfuse3.FUSEError(errno.EOPNOTSUPP)        # 3FS has no devices, fifos or sockets
         inode = (await self._create_file(parent_inode, name, mode, os.O_CREAT | os.O_EXCL | os.O_RDONLY, ctx))[0].inode
+        self.dir_changed(parent_inode, inode.ctime_ns)
         self.remember(inode, parent_inode, os.fsdecode(name))
         return self.attrs(inode)
 
@@ -410,6 +422,7 @@ class ThreeFSOperations(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.EEXIST if name == virt.NAME else errno.EPERM)
         rsp = await self.call("Mkdirs", mp.MkdirsReq(base=self.base(ctx), path=self.at(0, parent_inode, name),
                                                      perm=mode & 0o7777), mp.MkdirsRsp)
+        self.dir_changed(parent_inode, rsp.inode.ctime_ns)
         self.remember(rsp.inode, parent_inode, os.fsdecode(name))
         return self.attrs(rsp.inode)
 
@@ -419,8 +432,9 @@ class ThreeFSOperations(pyfuse3.Operations):
             return
         if parent_inode == pyfuse3.ROOT_INODE and name == virt.NAME:
             raise pyfuse3.FUSEError(errno.EPERM)
-        await self.call("Remove", mp.RemoveReq(base=self.base(ctx), path=self.at(0, parent_inode, name),
-                                               at_flags=at_flags), mp.RemoveRsp)
+        rsp = await self.call("Remove", mp.RemoveReq(base=self.base(ctx), path=self.at(0, parent_inode, name),
+                                                     at_flags=at_flags), mp.RemoveRsp)
+        self.dir_changed(parent_inode, rsp.parent_mtime_ns)
 
     async def unlink(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
         await self._remove(parent_inode, name, 0, ctx)
@@ -436,6 +450,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         req = mp.SymlinkReq(base=self.base(ctx), path=self.at(0, parent_inode, name), target=os.fsdecode(target))
         rsp = await self.call("Symlink", req, mp.SymlinkRsp)
         inode = rsp.inode if rsp.HasField("inode") else (await self.lookup_inode(parent_inode, name, ctx))
+        self.dir_changed(parent_inode, inode.ctime_ns)
         self.remember(inode, parent_inode, os.fsdecode(name))
         return self.attrs(inode)
 
@@ -472,6 +487,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         rsp = await self.call("HardLink", req, mp.HardLinkRsp)
         if rsp.inode.id != to_threefs(inode):
             raise pyfuse3.FUSEError(errno.ESTALE)
+        self.dir_changed(new_parent_inode, rsp.inode.ctime_ns)
         self.remember(rsp.inode, new_parent_inode, os.fsdecode(new_name))
         return self.attrs(rsp.inode)
 
@@ -564,6 +580,8 @@ class ThreeFSOperations(pyfuse3.Operations):
         if inode.type == mp.DIRECTORY:
             await h.file.close()
             raise pyfuse3.FUSEError(errno.EISDIR)
+        if rsp.created:
+            self.dir_changed(parent_inode, inode.ctime_ns)
         self.remember(inode, parent_inode, os.fsdecode(name))
         h.created = True
         fi = self._file_info(h, flags)

@@ -12,6 +12,7 @@ Prefixes are 4 ASCII bytes, as in 3FS. Inode ids are little-endian (spreads sequ
 | CLIS   | CLIS + client id (16 bytes)                       | client liveness lease (meta)           |
 | XATR   | XATR + inodeId(LE64) + attribute name             | extended attribute value (meta)        |
 | INLN   | INLN + inode id (LE u64)                          | content of a small inline file (meta)  |
+| DMTM   | DMTM + directory inode id (LE u64)                | when its entries last changed (meta)   |
 | META   | META, META-<node id %08d>                         | meta server map / heartbeats (meta)    |
 | SING   | SING + name                                       | singletons: counters, lease (all)      |
 | USER   | USER + uid (BE u32)                               | user and token (mgmtd)                 |
@@ -31,6 +32,7 @@ IDEMPOTENCY = b"IDEM"
 CLIENT_LEASE = b"CLIS"
 XATTR = b"XATR"
 INLINE_DATA = b"INLN"
+DIR_MTIME = b"DMTM"
 META_SERVERS = b"META"
 SINGLETON = b"SING"
 USER = b"USER"
@@ -163,6 +165,11 @@ def xattr_prefix(inode_id: int) -> bytes:
 def inline_data_key(inode_id: int) -> bytes:
     """INLN + inode: the content of a small file kept in meta instead of on storage."""
     return INLINE_DATA + _le64(inode_id)
+
+
+def dir_mtime_key(dir_id: int) -> bytes:
+    """DMTM + directory: the time (LE u64 ns) an entry was last added to or removed from it."""
+    return DIR_MTIME + _le64(dir_id)
 
 
 def xattr_key(inode_id: int, name: str) -> bytes:

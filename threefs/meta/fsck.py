@@ -30,6 +30,7 @@ async def fsck(kv: KVEngine) -> mp.FsckRsp:
         raw_dirents = await _scan(txn, keys.DIRENT)
         raw_sessions = await _scan(txn, keys.INODE_SESSION)
         raw_inline = await _scan(txn, keys.INLINE_DATA)
+        raw_dir_times = await _scan(txn, keys.DIR_MTIME)
     finally:
         txn.cancel()
     rsp = mp.FsckRsp()
@@ -101,6 +102,10 @@ async def fsck(kv: KVEngine) -> mp.FsckRsp:
         if s.inode not in inodes:
             error(f"write session {s.session_id.hex()} belongs to missing inode {s.inode:#x}")
     _check_inline(inodes, raw_inline, error)
+    for k, _ in raw_dir_times:
+        dir_id = int.from_bytes(k[len(keys.DIR_MTIME):], "little")
+        if dir_id not in inodes or inodes[dir_id].type != DIRECTORY:
+            error(f"entry-change time of {dir_id:#x} belongs to {'no inode' if dir_id not in inodes else 'a non-directory'}")
     rsp.errors.extend(errors)
     return rsp
 

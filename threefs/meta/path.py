@@ -43,7 +43,7 @@ class Resolved:
 
 
 async def _dir_acl(txn: Transaction, dir_id: int) -> mp.Acl:
-    inode = await load_inode(txn, dir_id, snapshot=True)
+    inode = await load_inode(txn, dir_id, snapshot=True, dir_times=False)
     if inode is None or inode.nlink == 0:
         raise make_error(Code.NOT_FOUND, f"directory {dir_id:#x} does not exist")
     if inode.type != DIRECTORY:
@@ -54,7 +54,7 @@ async def _dir_acl(txn: Transaction, dir_id: int) -> mp.Acl:
 async def _parent_of(txn: Transaction, dir_id: int) -> tuple[int, mp.Acl]:
     if dir_id == ROOT_ID:
         return ROOT_ID, await _dir_acl(txn, ROOT_ID)
-    inode = await load_inode(txn, dir_id, snapshot=True)
+    inode = await load_inode(txn, dir_id, snapshot=True, dir_times=False)
     if inode is None:
         raise make_error(Code.NOT_FOUND, f"directory {dir_id:#x} was removed")
     return inode.parent, await _dir_acl(txn, inode.parent)

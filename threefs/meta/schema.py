@@ -37,9 +37,36 @@ def check_name(name: str) -> None:
         raise make_error(Code.NAME_TOO_LONG, f"name is longer than {MAX_NAME} bytes")
 
 
-async def load_inode(txn: Transaction, inode_id: int, *, snapshot: bool = False) -> mp.Inode | None:
+async def load_inode(txn: Transaction, inode_id: int, *, snapshot: bool = False,
+                     dir_times: bool = True) -> mp.Inode | None:
+    """An inode; a directory's mtime/ctime include its last entry change (`touch_dir`) unless
+    `dir_times` is off (path walks, which need only the ACL)."""
     raw = await (txn.snapshot_get if snapshot else txn.get)(keys.inode_key(inode_id))
-    return mp.Inode.FromString(raw) if raw is not None else None
+    if raw is None:
+        return None
+    inode = mp.Inode.FromString(raw)
+    if dir_times and inode.type == DIRECTORY:
+        t = await txn.snapshot_get(keys.dir_mtime_key(inode_id))
+        if t is not None:
+            ns = int.from_bytes(t, "little")
+            inode.mtime_ns = max(inode.mtime_ns, ns)
+            inode.ctime_ns = max(inode.ctime_ns, ns)
+    return inode
+
+
+def touch_dir(txn: Transaction, dir_id: int, ns: int) -> None:
+    """An entry of `dir_id` was added or removed at `ns`: its mtime and ctime move (POSIX).
+
+    A blind write to a key of its own, not a change of the directory's inode, so that creates in
+    one directory never conflict with each other (3FS leaves directory times alone for that reason);
+    the latest writer wins, which is the newest time give or take concurrent commits."""
+    if dir_id != GC_ROOT_ID:
+        txn.set(keys.dir_mtime_key(dir_id), ns.to_bytes(8, "little"))
+
+
+def clear_dir_times(txn: Transaction, dir_id: int) -> None:
+    """Times set explicitly (utimes on a directory) replace those of its entry changes."""
+    txn.clear(keys.dir_mtime_key(dir_id))
 
 
 def store_inode(txn: Transaction, inode: mp.Inode) -> None:
@@ -47,9 +74,10 @@ def store_inode(txn: Transaction, inode: mp.Inode) -> None:
 
 
 def delete_inode(txn: Transaction, inode_id: int) -> None:
-    """Delete an inode, its inline content and its extended attributes."""
+    """Delete an inode, its inline content, its entry-change time and its extended attributes."""
     txn.clear(keys.inode_key(inode_id))
     txn.clear(keys.inline_data_key(inode_id))
+    txn.clear(keys.dir_mtime_key(inode_id))
     prefix = keys.xattr_prefix(inode_id)
     txn.clear_range(prefix, keys.prefix_end(prefix))
 

@@ -302,8 +302,10 @@ class RemoveReq(_message.Message):
     def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., path: _Optional[_Union[PathAt, _Mapping]] = ..., recursive: _Optional[bool] = ..., at_flags: _Optional[int] = ...) -> None: ...
 
 class RemoveRsp(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("parent_mtime_ns",)
+    PARENT_MTIME_NS_FIELD_NUMBER: _ClassVar[int]
+    parent_mtime_ns: int
+    def __init__(self, parent_mtime_ns: _Optional[int] = ...) -> None: ...
 
 class RenameReq(_message.Message):
     __slots__ = ("base", "src", "dst", "flags")

@@ -15,7 +15,7 @@ from threefs.meta.ops.common import checked_layout, has_layout, live_parent, new
 from threefs.meta.ops.context import MetaContext
 from threefs.meta.ops.open import open_inode, with_inline_data, write_access
 from threefs.meta.path import resolve
-from threefs.meta.schema import FILE, dirent_for, load_dirent, load_inode, now_ns, store_dirent, store_inode
+from threefs.meta.schema import FILE, dirent_for, load_dirent, load_inode, now_ns, store_dirent, store_inode, touch_dir
 from threefs.meta.sessions import add_session
 from threefs.proto import meta_pb2 as mp
 
@@ -58,6 +58,7 @@ async def create(ctx: MetaContext, txn: Transaction, req: mp.CreateReq) -> mp.Cr
     inode.layout.CopyFrom(layout)
     store_inode(txn, inode)
     store_dirent(txn, dirent_for(r.parent, r.name, inode, req.base.request_id))
+    touch_dir(txn, r.parent, now)
     if write_access(req.flags):
         if not req.session_id:
             raise make_error(Code.INVALID_ARGUMENT, f"a write open of {req.path.path!r} needs a session id")

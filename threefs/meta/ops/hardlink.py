@@ -12,7 +12,7 @@ from threefs.meta.ops.common import live_parent, must_exist
 from threefs.meta.ops.context import MetaContext
 from threefs.meta.path import resolve, resolve_existing
 from threefs.meta.schema import DIRECTORY, MAX_LINKS, dirent_for, load_dirent, load_inode, now_ns, store_dirent, \
-    store_inode
+    store_inode, touch_dir
 from threefs.proto import meta_pb2 as mp
 
 
@@ -44,4 +44,5 @@ async def hardlink(ctx: MetaContext, txn: Transaction, req: mp.HardLinkReq) -> m
     inode.ctime_ns = now_ns()
     store_inode(txn, inode)
     store_dirent(txn, dirent_for(dst.parent, dst.name, inode, req.base.request_id))
+    touch_dir(txn, dst.parent, inode.ctime_ns)
     return mp.HardLinkRsp(inode=inode)

@@ -12,7 +12,7 @@ from threefs.meta.ops.common import checked_layout, has_layout, live_parent, new
 from threefs.meta.ops.context import MetaContext
 from threefs.meta.path import resolve, split
 from threefs.meta.schema import DIRECTORY, check_name, dirent_for, load_dirent, load_inode, now_ns, \
-    store_dirent, store_inode
+    store_dirent, store_inode, touch_dir
 from threefs.proto import meta_pb2 as mp
 
 
@@ -39,6 +39,7 @@ async def _mkdir_one(ctx: MetaContext, txn: Transaction, req: mp.MkdirsReq, pare
     inode.layout.CopyFrom(checked_layout(req.layout) if has_layout(req) else parent.layout)
     store_inode(txn, inode)
     store_dirent(txn, dirent_for(parent_id, name, inode, req.base.request_id))
+    touch_dir(txn, parent_id, now)
     return inode
 
 

@@ -15,7 +15,7 @@ from threefs.meta.ops.common import live_parent, must_exist
 from threefs.meta.ops.context import MetaContext
 from threefs.meta.path import resolve
 from threefs.meta.schema import AT_REMOVEDIR, DIRECTORY, ROOT_ID, delete_dirent, delete_inode, dir_is_empty, \
-    list_dirents, load_dirent, now_ms
+    list_dirents, load_dirent, now_ms, now_ns, touch_dir
 from threefs.proto import common_pb2 as cpb
 from threefs.proto import meta_pb2 as mp
 
@@ -68,6 +68,8 @@ async def remove(ctx: MetaContext, txn: Transaction, req: mp.RemoveReq) -> mp.Re
     acl.check_mutable(inode, f"remove {req.path.path!r}")
     info = mp.GcInfo(uid=user.uid, gid=user.gid, orig_path=req.path.path, removed_ms=now_ms())
     delete_dirent(txn, r.parent, r.name)
+    now = now_ns()
+    touch_dir(txn, r.parent, now)
     if entry.type == DIRECTORY and await dir_is_empty(txn, inode.id):
         delete_inode(txn, inode.id)
     elif entry.type == DIRECTORY:
@@ -77,6 +79,6 @@ async def remove(ctx: MetaContext, txn: Transaction, req: mp.RemoveReq) -> mp.Re
         drop_link(txn, inode, info)
     else:
         drop_link(txn, inode, info)
-    rsp = mp.RemoveRsp()
+    rsp = mp.RemoveRsp(parent_mtime_ns=now)
     idem.store(txn, req.base, METHOD, rsp)
     return rsp

@@ -16,7 +16,7 @@ from threefs.meta.ops.common import live_parent, must_exist
 from threefs.meta.ops.context import MetaContext
 from threefs.meta.path import MAX_DEPTH, resolve
 from threefs.meta.schema import DIRECTORY, GC_ROOT_ID, ROOT_ID, delete_dirent, delete_inode, dir_is_empty, \
-    load_dirent, load_inode, now_ms, now_ns, store_dirent, store_inode
+    load_dirent, load_inode, now_ms, now_ns, store_dirent, store_inode, touch_dir
 from threefs.proto import meta_pb2 as mp
 
 METHOD = "Rename"
@@ -34,7 +34,7 @@ async def check_not_ancestor(txn: Transaction, moving: int, dst_parent: int) -> 
             return
         if cur == GC_ROOT_ID:
             raise make_error(Code.NOT_FOUND, "destination directory was removed")
-        inode = await load_inode(txn, cur)
+        inode = await load_inode(txn, cur, dir_times=False)
         if inode is None or inode.nlink == 0:
             raise make_error(Code.NOT_FOUND, "destination directory was removed")
         cur = inode.parent
@@ -105,6 +105,8 @@ async def rename(ctx: MetaContext, txn: Transaction, req: mp.RenameReq) -> mp.Re
     moved.parent, moved.name, moved.uuid = dst.parent, dst.name, req.base.request_id
     store_dirent(txn, moved)
     inode.ctime_ns = now_ns()
+    touch_dir(txn, src.parent, inode.ctime_ns)
+    touch_dir(txn, dst.parent, inode.ctime_ns)
     if inode.type == DIRECTORY:
         inode.parent, inode.name = dst.parent, dst.name
     store_inode(txn, inode)

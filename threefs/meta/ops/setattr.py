@@ -15,7 +15,8 @@ from threefs.meta import acl
 from threefs.meta.ops.common import checked_layout, has_layout, must_exist
 from threefs.meta.ops.context import MetaContext
 from threefs.meta.path import resolve_existing
-from threefs.meta.schema import DIRECTORY, FILE, ROOT_ID, acl_of, load_dirent, now_ns, store_dirent, store_inode
+from threefs.meta.schema import DIRECTORY, FILE, ROOT_ID, acl_of, clear_dir_times, load_dirent, now_ns, store_dirent, \
+    store_inode
 from threefs.proto import common_pb2 as cpb
 from threefs.proto import meta_pb2 as mp
 
@@ -105,6 +106,8 @@ async def setattr_(ctx: MetaContext, txn: Transaction, req: mp.SetAttrReq) -> mp
         _chmod(user, inode, req.perm)
     if req.HasField("atime_ns") or req.HasField("mtime_ns") or req.atime_now or req.mtime_now:
         _times(user, inode, req)
+        if inode.type == DIRECTORY and (req.mtime_now or req.HasField("mtime_ns")):
+            clear_dir_times(txn, inode.id)      # the time set now replaces that of its entry changes
     if has_layout(req):
         await _layout(ctx, user, inode, req.layout)
     if not other and not req.HasField("iflags"):

@@ -11,7 +11,7 @@ from threefs.meta.ops.common import live_parent, new_inode_id
 from threefs.meta.ops.context import MetaContext
 from threefs.meta.path import resolve
 from threefs.meta.schema import MAX_PATH, SYMLINK, dirent_for, load_dirent, load_inode, now_ns, store_dirent, \
-    store_inode
+    store_inode, touch_dir
 from threefs.proto import meta_pb2 as mp
 
 
@@ -44,4 +44,5 @@ async def symlink(ctx: MetaContext, txn: Transaction, req: mp.SymlinkReq) -> mp.
                      atime_ns=now, mtime_ns=now, ctime_ns=now, target=req.target)
     store_inode(txn, inode)
     store_dirent(txn, dirent_for(r.parent, r.name, inode, req.base.request_id))
+    touch_dir(txn, r.parent, now)
     return mp.SymlinkRsp(inode=inode)
