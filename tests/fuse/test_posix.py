@@ -152,8 +152,22 @@ def test_rename_noreplace_and_exchange(d: Path) -> None:
     (d / "b").write_text("B")
     assert _renameat2(d / "a", d / "b", 1) == errno.EEXIST             # RENAME_NOREPLACE
     assert _renameat2(d / "a", d / "c", 1) == 0 and (d / "c").read_text() == "A"
-    assert _renameat2(d / "c", d / "b", 2) == errno.EINVAL             # RENAME_EXCHANGE: unsupported
-    assert (d / "b").read_text() == "B" and (d / "c").read_text() == "A"
+    assert _renameat2(d / "c", d / "b", 2) == 0                        # RENAME_EXCHANGE
+    assert (d / "b").read_text() == "A" and (d / "c").read_text() == "B"
+    assert _renameat2(d / "c", d / "missing", 2) == errno.ENOENT
+    assert _renameat2(d / "c", d / "b", 3) == errno.EINVAL             # both flags
+    (d / "dir").mkdir()
+    (d / "dir" / "inside").write_text("I")
+    (d / "sub").mkdir()
+    held = open(d / "b", "rb")                                          # an open file keeps reading its bytes
+    assert _renameat2(d / "b", d / "dir", 2) == 0                      # a file and a directory trade places
+    assert (d / "b" / "inside").read_text() == "I" and (d / "dir").read_text() == "A"
+    assert held.read() == b"A"
+    held.close()
+    assert _renameat2(d / "sub", d / "b" / "inside", 2) == 0           # across directories
+    assert (d / "sub").read_text() == "I" and (d / "b" / "inside").is_dir()
+    assert _renameat2(d / "b", d / "b" / "inside", 2) == errno.EINVAL  # not with its own descendant
+    assert sorted(os.listdir(d)) == ["b", "c", "dir", "sub"] and os.stat(d / "dir").st_size == 1
 
 
 def test_open_unlinked_file_still_readable(d: Path) -> None:

@@ -69,10 +69,34 @@ def test_rename_noreplace_and_exchange_flags(fs, wd):
     fs.write_file(f"{wd}/a", b"a")
     fs.write_file(f"{wd}/b", b"b")
     expect_errno(errno.EEXIST, fs.run, fs.aio.rename(f"{wd}/a", f"{wd}/b", flags=1))
-    expect_errno(errno.EOPNOTSUPP, fs.run, fs.aio.rename(f"{wd}/a", f"{wd}/b", flags=2))
     expect_errno(errno.EINVAL, fs.run, fs.aio.rename(f"{wd}/a", f"{wd}/b", flags=8))
+    expect_errno(errno.EINVAL, fs.run, fs.aio.rename(f"{wd}/a", f"{wd}/b", flags=3))
     fs.run(fs.aio.rename(f"{wd}/a", f"{wd}/c", flags=1))
     assert fs.listdir(wd) == ["b", "c"]
+
+
+def test_rename_exchange_swaps_two_entries(fs, wd, meta_cluster):
+    fs.write_file(f"{wd}/a", b"a")
+    fs.write_file(f"{wd}/b", b"b")
+    ino_a, ino_b = fs.stat(f"{wd}/a").st_ino, fs.stat(f"{wd}/b").st_ino
+    fs.run(fs.aio.rename(f"{wd}/a", f"{wd}/b", flags=2))
+    assert (fs.read_file(f"{wd}/a"), fs.read_file(f"{wd}/b")) == (b"b", b"a")
+    assert (fs.stat(f"{wd}/a").st_ino, fs.stat(f"{wd}/b").st_ino) == (ino_b, ino_a)
+    expect_errno(errno.ENOENT, fs.run, fs.aio.rename(f"{wd}/a", f"{wd}/none", flags=2))
+    fs.makedirs(f"{wd}/x/deep/er")
+    fs.mkdir(f"{wd}/y")
+    fs.run(fs.aio.rename(f"{wd}/x/deep", f"{wd}/a", flags=2))          # a directory and a file, across parents
+    assert fs.listdir(f"{wd}/a") == ["er"] and fs.read_file(f"{wd}/x/deep") == b"b"
+    assert fs.realpath(f"{wd}/a/er") == f"{wd}/a/er"                  # the moved directory's own parent link
+    assert fs.stat(f"{wd}/a/er/..").st_ino == fs.stat(f"{wd}/a").st_ino
+    expect_errno(errno.EINVAL, fs.run, fs.aio.rename(f"{wd}/a", f"{wd}/a/er", flags=2))   # its own descendant
+    expect_errno(errno.EINVAL, fs.run, fs.aio.rename(f"{wd}/a/er", f"{wd}/a", flags=2))   # or ancestor
+    fs.chmod(wd, 0o1777)                                               # sticky: only owners exchange
+    fs.chown(f"{wd}/b", 5001, 5001)
+    other = meta_cluster.client(uid=5002)
+    other.write_file(f"{wd}/mine", b"m")
+    expect_errno(errno.EPERM, other.run, other.aio.rename(f"{wd}/mine", f"{wd}/b", flags=2))
+    assert not meta_cluster.fsck().errors
 
 
 def test_rename_of_hard_links_to_each_other_is_a_noop(fs, wd):

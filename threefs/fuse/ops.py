@@ -468,15 +468,15 @@ class ThreeFSOperations(pyfuse3.Operations):
                                                       path=os.fsdecode(name_old)), ctx, invalidate=False)
                 return
             raise pyfuse3.FUSEError(errno.EPERM)
-        if flags & pyfuse3.RENAME_EXCHANGE:
-            raise pyfuse3.FUSEError(errno.EINVAL)        # 3FS has no atomic exchange
-        meta_flags = 1 if flags & pyfuse3.RENAME_NOREPLACE else 0
+        meta_flags = (1 if flags & pyfuse3.RENAME_NOREPLACE else 0) | (2 if flags & pyfuse3.RENAME_EXCHANGE else 0)
         req = mp.RenameReq(base=self.base(ctx), src=self.at(0, parent_inode_old, name_old),
                            dst=self.at(0, parent_inode_new, name_new), flags=meta_flags)
         rsp = await self.call("Rename", req, mp.RenameRsp)
         self.dir_attrs.clear()        # a replaced directory is gone, the moved one has a new parent
         if rsp.HasField("inode") and rsp.inode.type != mp.DIRECTORY:
             self.names[rsp.inode.id] = (to_threefs(parent_inode_new), os.fsdecode(name_new))
+        if rsp.HasField("exchanged") and rsp.exchanged.type != mp.DIRECTORY:
+            self.names[rsp.exchanged.id] = (to_threefs(parent_inode_old), os.fsdecode(name_old))
 
     async def link(self, inode: int, new_parent_inode: int, new_name: bytes,
                    ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:

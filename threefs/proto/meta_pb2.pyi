@@ -320,10 +320,12 @@ class RenameReq(_message.Message):
     def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., src: _Optional[_Union[PathAt, _Mapping]] = ..., dst: _Optional[_Union[PathAt, _Mapping]] = ..., flags: _Optional[int] = ...) -> None: ...
 
 class RenameRsp(_message.Message):
-    __slots__ = ("inode",)
+    __slots__ = ("inode", "exchanged")
     INODE_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGED_FIELD_NUMBER: _ClassVar[int]
     inode: Inode
-    def __init__(self, inode: _Optional[_Union[Inode, _Mapping]] = ...) -> None: ...
+    exchanged: Inode
+    def __init__(self, inode: _Optional[_Union[Inode, _Mapping]] = ..., exchanged: _Optional[_Union[Inode, _Mapping]] = ...) -> None: ...
 
 class SyncReq(_message.Message):
     __slots__ = ("base", "inode", "update_length", "length_hint", "truncated", "modified", "inline_data", "clear_inline", "end_fresh", "session_id")

@@ -1,6 +1,7 @@
 """rename: move an entry, replacing a compatible destination (POSIX rules), with loop detection.
 
-Read conflicts: both parent inodes, both entry keys, the moved and replaced inodes, and, when a
+RENAME_EXCHANGE swaps the two entries (both must exist; a directory may not trade places with
+one of its own descendants). Read conflicts: both parent inodes, both entry keys, the moved and replaced inodes, and, when a
 directory changes parent, every ancestor of the destination up to the root, so a concurrent move
 that would create a cycle aborts one of the two transactions. Replaced destinations: a file loses a
 link (GC at zero), an empty directory is deleted, a symlink is deleted. The result is stored in an
@@ -48,8 +49,6 @@ async def rename(ctx: MetaContext, txn: Transaction, req: mp.RenameReq) -> mp.Re
     user = req.base.user
     if req.flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) or req.flags == RENAME_NOREPLACE | RENAME_EXCHANGE:
         raise make_error(Code.INVALID_ARGUMENT, f"invalid rename flags {req.flags:#x}")
-    if req.flags & RENAME_EXCHANGE:
-        raise make_error(Code.NOT_SUPPORTED, "RENAME_EXCHANGE is not supported")
     src = await resolve(txn, user, req.src, follow_last=False, follow_trailing=False)
     dst = await resolve(txn, user, req.dst, follow_last=False, follow_trailing=False)
     if src.dot_last or dst.dot_last:
@@ -73,8 +72,12 @@ async def rename(ctx: MetaContext, txn: Transaction, req: mp.RenameReq) -> mp.Re
     acl.check(user, dst_parent, acl.W | acl.X, f"rename into directory {dst.parent:#x}")
     inode = await must_exist(txn, s.id, repr(req.src.path))
     acl.check_sticky(user, src_parent, inode.uid, f"rename {req.src.path!r}")
+    if req.flags & RENAME_EXCHANGE and d is None:
+        raise make_error(Code.NOT_FOUND, f"{req.dst.path!r} does not exist (RENAME_EXCHANGE)")
     if d is not None and d.id == s.id:
         return mp.RenameRsp(inode=inode)     # the same entry, or two links of one file: a POSIX no-op
+    if req.flags & RENAME_EXCHANGE:
+        return await _exchange(txn, req, src, dst, s, d, src_parent, dst_parent, inode)
     acl.check_mutable(src_parent, f"rename from directory {src.parent:#x}")
     acl.check_mutable(dst_parent, f"rename into directory {dst.parent:#x}")
     acl.check_mutable(inode, f"rename {req.src.path!r}")
@@ -111,5 +114,41 @@ async def rename(ctx: MetaContext, txn: Transaction, req: mp.RenameReq) -> mp.Re
         inode.parent, inode.name = dst.parent, dst.name
     store_inode(txn, inode)
     rsp = mp.RenameRsp(inode=inode)
+    idem.store(txn, req.base, METHOD, rsp)
+    return rsp
+
+
+async def _exchange(txn: Transaction, req: mp.RenameReq, src, dst, s: mp.DirEntry, d: mp.DirEntry,
+                    src_parent: mp.Inode, dst_parent: mp.Inode, inode: mp.Inode) -> mp.RenameRsp:
+    """RENAME_EXCHANGE: the two entries trade places atomically (either may be a directory)."""
+    user = req.base.user
+    other = await must_exist(txn, d.id, repr(req.dst.path))
+    acl.check_sticky(user, dst_parent, other.uid, f"exchange {req.dst.path!r}")
+    for path, entry, trailing in ((req.src.path, s, src.trailing_slash), (req.dst.path, d, dst.trailing_slash)):
+        if trailing and entry.type != DIRECTORY:
+            raise make_error(Code.NOT_DIRECTORY, f"{path!r} is not a directory")
+    for what, node in ((f"rename from directory {src.parent:#x}", src_parent),
+                       (f"rename into directory {dst.parent:#x}", dst_parent),
+                       (f"exchange {req.src.path!r}", inode), (f"exchange {req.dst.path!r}", other)):
+        acl.check_mutable(node, what)
+    if src.parent != dst.parent:
+        for entry, node, path, new_parent in ((s, inode, req.src.path, dst.parent), (d, other, req.dst.path, src.parent)):
+            if entry.type == DIRECTORY:
+                await check_not_ancestor(txn, entry.id, new_parent)
+                acl.check(user, node, acl.W, f"move directory {path!r} (updates its '..')")
+    now = now_ns()
+    for entry, parent, name in ((s, dst.parent, dst.name), (d, src.parent, src.name)):
+        moved = mp.DirEntry()
+        moved.CopyFrom(entry)
+        moved.parent, moved.name, moved.uuid = parent, name, req.base.request_id
+        store_dirent(txn, moved)
+    for node, parent, name in ((inode, dst.parent, dst.name), (other, src.parent, src.name)):
+        node.ctime_ns = now
+        if node.type == DIRECTORY:
+            node.parent, node.name = parent, name
+        store_inode(txn, node)
+    touch_dir(txn, src.parent, now)
+    touch_dir(txn, dst.parent, now)
+    rsp = mp.RenameRsp(inode=inode, exchanged=other)
     idem.store(txn, req.base, METHOD, rsp)
     return rsp
