@@ -735,7 +735,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         if not (h.file.hint_dirty or end > h.file.length):
             if h.file.modified or h.buf or h.inflight:      # written in place: the length stays, mtime moves
                 await self._flush_with(h, mp.SyncReq(base=h.file.base(), inode=h.file.inode.id, modified=True,
-                                                               session_id=h.file.session_id))
+                                                     session_id=h.file.session_id))
             else:
                 await self.flush_handle(h)
             if h.created:

@@ -1,11 +1,11 @@
 """rename: move an entry, replacing a compatible destination (POSIX rules), with loop detection.
 
 RENAME_EXCHANGE swaps the two entries (both must exist; a directory may not trade places with
-one of its own descendants). Read conflicts: both parent inodes, both entry keys, the moved and replaced inodes, and, when a
-directory changes parent, every ancestor of the destination up to the root, so a concurrent move
-that would create a cycle aborts one of the two transactions. Replaced destinations: a file loses a
-link (GC at zero), an empty directory is deleted, a symlink is deleted. The result is stored in an
-IDEM record for retries.
+one of its own descendants). Read conflicts: both parent inodes, both entry keys, the moved and
+replaced inodes, and, when a directory changes parent, every ancestor of the destination up to
+the root, so a concurrent move that would create a cycle aborts one of the two transactions.
+Replaced destinations: a file loses a link (GC at zero), an empty directory is deleted, a symlink
+is deleted. The result is stored in an IDEM record for retries.
 """
 from __future__ import annotations
 
