@@ -83,6 +83,15 @@ def test_small_files_show_they_are_kept_in_meta(cluster, client, workdir):
     assert fs(cluster, "cat", f"{workdir}/small").stdout == b"tiny"
 
 
+def test_query_chunk_says_what_to_fix(cluster, client, workdir):
+    client.mkdir(f"{workdir}/adir")
+    p = threefs_cli("admin", "query-chunk", f"{workdir}/adir", "--mgmtd", cluster.mgmtd_address, check=False)
+    assert p.returncode == 1 and b"is not a regular file" in p.stderr and b"Traceback" not in p.stderr
+    client.write_file(f"{workdir}/f", b"x")
+    p = threefs_cli("admin", "query-chunk", f"{workdir}/f", "-1", "--mgmtd", cluster.mgmtd_address, check=False)
+    assert p.returncode == 2 and b"-1" in p.stderr and b"Traceback" not in p.stderr
+
+
 def test_mkdir_mv_rm(cluster, client, workdir):
     fs(cluster, "mkdir", "-p", f"{workdir}/x/y/z")
     assert client.isdir(f"{workdir}/x/y/z")

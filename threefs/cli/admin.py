@@ -9,6 +9,7 @@ import click
 from threefs.cli.common import (data_dir_option, handle_errors, json_option, mgmtd_option, print_json, print_table,
                                 resolve_mgmtd, run)
 from threefs.proto import common_pb2 as cpb
+from threefs.proto import meta_pb2 as mp
 
 
 def _state(v: int, enum) -> str:
@@ -127,7 +128,7 @@ def list_targets(data_dir, mgmtd, as_json) -> None:
 
 @admin.command("query-chunk")
 @click.argument("path")
-@click.argument("index", type=int, default=0)
+@click.argument("index", type=click.IntRange(min=0), default=0)
 @data_dir_option
 @mgmtd_option
 @json_option
@@ -141,6 +142,8 @@ def query_chunk(path, index, data_dir, mgmtd, as_json) -> None:
     async def body():
         async with AsyncClient(resolve_mgmtd(mgmtd, data_dir)) as c:
             st = await c.stat(path)
+            if st.inode.type != mp.FILE:
+                raise ValueError(f"{path} is not a regular file: query-chunk shows the chunks of a file")
             fio = FileIO(st.inode, c.mgmtd, c.storage)
             chain_id = fio.chain_of(index)
             cid = placement.chunk_id(st.inode.id, index)
