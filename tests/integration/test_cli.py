@@ -83,6 +83,15 @@ def test_small_files_show_they_are_kept_in_meta(cluster, client, workdir):
     assert fs(cluster, "cat", f"{workdir}/small").stdout == b"tiny"
 
 
+def test_mv_exchange_swaps_two_paths(cluster, client, workdir):
+    client.write_file(f"{workdir}/x", b"x")
+    client.mkdir(f"{workdir}/y")
+    fs(cluster, "mv", "--exchange", f"{workdir}/x", f"{workdir}/y")
+    assert client.isdir(f"{workdir}/x") and client.read_file(f"{workdir}/y") == b"x"
+    p = fs(cluster, "mv", "--exchange", f"{workdir}/y", f"{workdir}/missing", check=False)
+    assert p.returncode == 1 and b"does not exist" in p.stderr and b"Traceback" not in p.stderr
+
+
 def test_query_chunk_says_what_to_fix(cluster, client, workdir):
     client.mkdir(f"{workdir}/adir")
     p = threefs_cli("admin", "query-chunk", f"{workdir}/adir", "--mgmtd", cluster.mgmtd_address, check=False)

@@ -275,11 +275,16 @@ def rm(paths, recursive, force, data_dir, mgmtd) -> None:
 @click.command()
 @click.argument("src")
 @click.argument("dst")
+@click.option("--exchange", is_flag=True, help="swap SRC and DST atomically (both must exist)")
 @_fs_cmd
-def mv(src, dst, data_dir, mgmtd) -> None:
+def mv(src, dst, exchange, data_dir, mgmtd) -> None:
     """Rename or move a file or directory (into DST if it is a directory)."""
     async def body():
         async with _client(mgmtd, data_dir) as c:
+            if exchange:
+                from threefs.client.fs import RENAME_EXCHANGE
+                await c.rename(src, dst, flags=RENAME_EXCHANGE)
+                return
             target = dst
             try:
                 if st.S_ISDIR((await c.stat(dst)).st_mode):

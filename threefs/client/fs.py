@@ -33,6 +33,8 @@ from threefs.storage.client import StorageClient
 
 log = logging.getLogger(__name__)
 AT_REMOVEDIR = 0x200
+RENAME_NOREPLACE = 1       # renameat2 flags (Linux values; `os` has no names for them)
+RENAME_EXCHANGE = 2
 SESSION_BATCH = 1024        # closed write sessions removed per PruneSession call
 T = TypeVar("T")
 # Connected AsyncClients with the pid that connected them: a forked child inherits the parent's
@@ -533,6 +535,8 @@ class AsyncClient:
                                                     at_flags=AT_REMOVEDIR), mp.RemoveRsp)
 
     async def rename(self, src, dst, *, flags: int = 0) -> None:
+        """Rename `src` to `dst`, replacing it as POSIX allows; `flags` as renameat2's: RENAME_NOREPLACE
+        (FileExistsError when `dst` exists) or RENAME_EXCHANGE (both exist and trade places)."""
         await self.meta.call("Rename", mp.RenameReq(base=self.meta.base(), src=_path(src), dst=_path(dst), flags=flags),
                              mp.RenameRsp)
 
@@ -892,8 +896,8 @@ class Client:
     def rmtree(self, path) -> None:
         self._runner.run(self.aio.rmtree(path))
 
-    def rename(self, src, dst) -> None:
-        self._runner.run(self.aio.rename(src, dst))
+    def rename(self, src, dst, *, flags: int = 0) -> None:
+        self._runner.run(self.aio.rename(src, dst, flags=flags))
 
     def replace(self, src, dst) -> None:
         self._runner.run(self.aio.replace(src, dst))
