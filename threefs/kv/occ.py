@@ -62,29 +62,29 @@ class ConflictTracker:
         for k in keys:
             if last.get(k, 0) > rv:
                 raise TransactionConflict(f"conflict on key {k!r}")
-        sorted_keys = self._keys
         for b, e in ranges:
-            i = bisect_left(sorted_keys, b)
-            while i < len(sorted_keys) and sorted_keys[i] < e:
-                if last[sorted_keys[i]] > rv:
-                    raise TransactionConflict(f"conflict in range [{b!r}, {e!r}) on {sorted_keys[i]!r}")
-                i += 1
+            if (k := self._newer_write_in(rv, b, e)) is not None:
+                raise TransactionConflict(f"conflict in range [{b!r}, {e!r}) on {k!r}")
         for v, b, e in reversed(self._clears):
             if v <= rv:
                 break
             if ranges.overlaps(b, e) or any(b <= k < e for k in keys):
                 raise TransactionConflict(f"conflict with cleared range [{b!r}, {e!r})")
 
-    def untouched_since(self, rv: int, begin: bytes, end: bytes) -> bool:
-        """Whether no commit newer than `rv` wrote or cleared a key in [begin, end) (and `rv` is not too old)."""
-        if rv < self.horizon:
-            return False
+    def _newer_write_in(self, rv: int, begin: bytes, end: bytes) -> bytes | None:
+        """A key in [begin, end) that a commit newer than `rv` wrote, if any."""
         sorted_keys, last = self._keys, self._last_write
         i = bisect_left(sorted_keys, begin)
         while i < len(sorted_keys) and sorted_keys[i] < end:
             if last[sorted_keys[i]] > rv:
-                return False
+                return sorted_keys[i]
             i += 1
+        return None
+
+    def untouched_since(self, rv: int, begin: bytes, end: bytes) -> bool:
+        """Whether no commit newer than `rv` wrote or cleared a key in [begin, end) (and `rv` is not too old)."""
+        if rv < self.horizon or self._newer_write_in(rv, begin, end) is not None:
+            return False
         for v, b, e in reversed(self._clears):
             if v <= rv:
                 break

@@ -12,8 +12,9 @@ from threefs.proto import meta_pb2 as mp
 
 
 async def live_parent(txn: Transaction, parent_id: int, what: str) -> mp.Inode:
-    """The directory a mutation changes, read WITH a conflict: a concurrent rmdir/rename aborts us."""
-    parent = await load_inode(txn, parent_id)
+    """The directory a mutation changes, read WITH a conflict: a concurrent rmdir/rename aborts us
+    (its ACL, layout and link count; not its times, which take one more read)."""
+    parent = await load_inode(txn, parent_id, dir_times=False)
     if parent is None or parent.nlink == 0:
         raise make_error(Code.NOT_FOUND, f"{what}: the directory was removed")
     if parent.type != DIRECTORY:
