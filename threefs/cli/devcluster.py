@@ -36,21 +36,25 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port free now and outside the kernel's ephemeral range.
+def free_port(host: str = "127.0.0.1", exclude: set[int] | frozenset[int] = frozenset()) -> int:
+    """A port free now, outside the kernel's ephemeral range and not in `exclude`.
 
     A port from bind(0) is ephemeral: between planning and the service's own bind, any outgoing
     connection on the machine may take it as its source port (EADDRINUSE at start-up). Ports below
-    the ephemeral range are only ever taken by an explicit bind.
+    the ephemeral range are only ever taken by an explicit bind. `exclude` holds ports already
+    planned but not yet bound: a plan of a dozen random picks would otherwise repeat one now and then.
     """
     low, _ = _ephemeral_range()
     if low > 11000:
         for port in random.sample(range(10000, low), 64):
-            if port_free(host, port):
+            if port not in exclude and port_free(host, port):
                 return port
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in exclude:
+            return port
 
 
 def port_free(host: str, port: int) -> bool:
@@ -190,9 +194,12 @@ class DevCluster:
     def _plan(self) -> None:
         s = self.spec
         ports = iter(range(s.base_port, s.base_port + 1000)) if s.base_port else None
+        planned: set[int] = set()
 
         def port() -> int:
-            return next(ports) if ports else free_port(s.host)
+            p = next(ports) if ports else free_port(s.host, exclude=planned)
+            planned.add(p)
+            return p
 
         d = self.data_dir
         common = ["--host", s.host]
