@@ -29,11 +29,16 @@ class MetaClient:
         self.timeout = timeout
         self.retry_timeout = retry_timeout
         self._address: str | None = None
+        self._picked_in: object = None      # the routing info _address was picked from
 
     def base(self) -> mp.ReqBase:
         return mp.ReqBase(user=self.user, client_id=self.client_id, request_id=os.urandom(16), hostname=_HOSTNAME)
 
     def _pick(self) -> str:
+        routing = self.mgmtd.routing
+        if self._address is not None and routing is self._picked_in:
+            return self._address            # routing unchanged since the pick (it is replaced on change)
+        self._picked_in = routing
         metas = [n for n in self.mgmtd.routing.nodes_of_type(cpb.META) if n.status == cpb.HEARTBEAT_CONNECTED]
         if not metas:
             raise make_error(Code.UNAVAILABLE, "no meta server is alive in routing info")

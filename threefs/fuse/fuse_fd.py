@@ -69,10 +69,11 @@ async def wait_readable(fd: int) -> None:
     finally:
         if not fut.done():
             fut.cancel()
-        try:
-            w.waiters.remove(fut)
-        except ValueError:
-            pass
+        if fut.cancelled():           # _readable pops what it completes; only a cancelled one may remain
+            try:
+                w.waiters.remove(fut)  # (3.11 puts the item's repr in the ValueError: not on the hot path)
+            except ValueError:
+                pass
 
 
 def notify_closing(fd: int) -> None:

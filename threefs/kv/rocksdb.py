@@ -76,6 +76,8 @@ class RocksKV(KVEngine):
                 raise DatabaseLockedError(self.path, str(e)) from None
             raise FSError(Code.IO_ERROR, f"cannot open rocksdb database {self.path}: {e}", self.path) from e
         self._nosync = WriteOptions()
+        self._sync = WriteOptions()
+        self._sync.sync = True          # rocksdb's own WAL sync: for lone commits written from the event loop
         self._wal = WalSyncer(self.path)   # durable batches: unsynced write + fsync without the GIL
         self._unsynced = False          # WAL writes since the last fsync
         self.tracker = ConflictTracker(max_log)
@@ -181,8 +183,10 @@ class RocksKV(KVEngine):
                 try:
                     if len(batch) == 1:
                         # a lone commit (nothing else arrived meanwhile): write and fsync right here;
-                        # the hop to the commit thread and back cost twice the fsync (~0.2 ms)
-                        self._write(batch)
+                        # the hop to the commit thread and back cost twice the fsync (~0.2 ms). The
+                        # loop waits for the fsync either way, so rocksdb's synced write (which keeps
+                        # the GIL through it) is fine here, and ~40 us cheaper than write + WalSyncer.
+                        self._write_synced(batch)
                     else:
                         await loop.run_in_executor(self._executor, self._write, batch)
                 except Exception as e:
@@ -203,6 +207,12 @@ class RocksKV(KVEngine):
         writes too). rocksdict's own synced write would hold the GIL through the fsync (common/wal_sync.py)."""
         self._db.write(self._batch([(item.writes, item.clears) for item in batch]), self._nosync)
         self._wal.sync()
+        self._unsynced = False
+
+    def _write_synced(self, batch: list[_Pending]) -> None:
+        """Write one WriteBatch with rocksdb's synced write: it syncs every live WAL file, so earlier
+        unsynced writes are durable with it (runs on the event loop, see _write_batches)."""
+        self._db.write(self._batch([(item.writes, item.clears) for item in batch]), self._sync)
         self._unsynced = False
 
     @staticmethod

@@ -307,7 +307,7 @@ async def test_acknowledged_commits_survive_sigkill(tmp_path: Path, durable: boo
 
 
 async def test_durable_batches_fsync_every_live_wal_file_without_the_gil(rocks: RocksKV, monkeypatch) -> None:
-    """A durable commit returns only after the WAL file that holds it was fsynced through os.fsync
+    """A durable batch returns only after the WAL file that holds it was fsynced through os.fsync
     (which releases the GIL, unlike rocksdict's synced write); after rocksdb switches to a new WAL
     (a memtable flush), the new file and the directory are synced too."""
     from threefs.common import wal_sync
@@ -332,9 +332,10 @@ async def test_durable_batches_fsync_every_live_wal_file_without_the_gil(rocks: 
 
     for round_ in range(2):
         before = len(synced)
-        txn = rocks.transaction()
-        txn.set(b"w%d" % round_, b"x" * 1000)
-        await txn.commit()
+        t1, t2 = rocks.transaction(), rocks.transaction()      # two at once: a batch, via the commit thread
+        t1.set(b"w%d" % round_, b"x" * 1000)
+        t2.set(b"v%d" % round_, b"x" * 1000)
+        await asyncio.gather(t1.commit(), t2.commit())
         assert live_wals() and live_wals() <= set(synced[before:])
         rocks._db.flush()                   # memtable to an SST: rocksdb starts a new WAL file
     dir_st = os.stat(rocks.path)
@@ -344,13 +345,18 @@ async def test_durable_batches_fsync_every_live_wal_file_without_the_gil(rocks: 
 async def test_a_lone_durable_commit_is_written_from_the_loop(rocks: RocksKV, monkeypatch: pytest.MonkeyPatch) -> None:
     """No other commit waiting: no trip through the commit thread (its round trip cost twice the fsync)."""
     threads: list[str] = []
-    real_write = rocks._write
+    real_write, real_synced = rocks._write, rocks._write_synced
 
     def noted_write(batch: list) -> None:
         threads.append(threading.current_thread().name)
         real_write(batch)
 
+    def noted_synced(batch: list) -> None:
+        threads.append("synced " + threading.current_thread().name)
+        real_synced(batch)
+
     monkeypatch.setattr(rocks, "_write", noted_write)
+    monkeypatch.setattr(rocks, "_write_synced", noted_synced)
     txn = rocks.transaction()
     txn.set(b"k", b"v")
     await txn.commit()
@@ -358,5 +364,33 @@ async def test_a_lone_durable_commit_is_written_from_the_loop(rocks: RocksKV, mo
     t1.set(b"a", b"1")
     t2.set(b"b", b"1")
     await asyncio.gather(t1.commit(), t2.commit())
-    assert threads == [threading.main_thread().name, "rocksdb-commit_0"]
+    assert threads == ["synced " + threading.main_thread().name, "rocksdb-commit_0"]
     assert not rocks._unsynced
+
+
+async def test_a_lone_durable_commit_is_a_synced_rocksdb_write(rocks: RocksKV) -> None:
+    """The lone commit's write asks rocksdb to sync the WAL (which covers the unsynced commit before it)."""
+    real = rocks._db
+    seen: list[bool] = []
+
+    class Spy:
+        def write(self, batch, opts) -> None:
+            seen.append(opts.sync)
+            real.write(batch, opts)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    rocks._db = Spy()
+    try:
+        quick = rocks.transaction()
+        quick.durable = False
+        quick.set(b"q", b"1")
+        await quick.commit()
+        assert rocks._unsynced and seen == [False]
+        txn = rocks.transaction()
+        txn.set(b"k", b"v")
+        await txn.commit()
+        assert seen == [False, True] and not rocks._unsynced
+    finally:
+        rocks._db = real
