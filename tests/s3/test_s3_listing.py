@@ -10,6 +10,9 @@ OBJECTS = [k for k in KEYS if not k.endswith("/")]
 # "ab/c" and "ab/c/d" cannot both exist (a file cannot also be a directory): keep the deeper one
 OBJECTS.remove("ab/c")
 OBJECTS.remove("b")
+# "folder" markers (zero-byte keys ending in '/', which make directories): S3 lists them as objects
+MARKERS = ["empty/", "dir/hollow/", "a/c/void/"]
+OBJECTS += MARKERS
 
 
 def model(prefix: str, delimiter: str) -> tuple[list[str], list[str]]:
@@ -31,7 +34,7 @@ def listed_bucket(gateway):
     s3 = gateway.client()
     s3.create_bucket(Bucket="listing-model")
     for k in OBJECTS:
-        s3.put_object(Bucket="listing-model", Key=k, Body=k.encode())
+        s3.put_object(Bucket="listing-model", Key=k, Body=b"" if k in MARKERS else k.encode())
     return "listing-model"
 
 
@@ -55,7 +58,9 @@ def page_v2(s3, bucket, **kw) -> tuple[list[str], list[str], int]:
 
 @pytest.mark.parametrize("prefix,delimiter", [("", ""), ("", "/"), ("a", "/"), ("a/", "/"), ("dir/", "/"),
                                               ("dir/sub", "/"), ("dir/sub", ""), ("a", ""), ("", "c"),
-                                              ("dir/", "sub"), ("nothing", "/"), ("ü/", "/")])
+                                              ("dir/", "sub"), ("nothing", "/"), ("ü/", "/"), ("empty/", "/"),
+                                              ("empty/", ""), ("empty", "/"), ("dir/hollow/", "/"), ("a/c/", "/"),
+                                              ("a/c/v", "")])
 @pytest.mark.parametrize("max_keys", [1, 3, 1000])
 def test_v2_paging_matches_model(s3, listed_bucket, prefix, delimiter, max_keys):
     kw = {"Prefix": prefix, "MaxKeys": max_keys}
@@ -73,6 +78,22 @@ def test_v2_start_after_and_owner(s3, listed_bucket, gateway):
     assert keys == [k for k in model("", "")[0] if k.encode() > b"a/c/d"]
     assert all(o["Owner"]["ID"] == str(gateway.alice.uid) for o in r["Contents"])
     assert r["Contents"][0]["ETag"].strip('"') and r["Contents"][0]["Size"] == len(keys[0].encode())
+
+
+def test_folder_markers_list_as_empty_objects(s3, listed_bucket):
+    """An empty directory is its marker: size 0, the ETag of no bytes; once a key is under it, only the key."""
+    r = s3.list_objects_v2(Bucket=listed_bucket, Prefix="empty/")
+    (o,) = r["Contents"]
+    assert (o["Key"], o["Size"], o["ETag"]) == ("empty/", 0, '"d41d8cd98f00b204e9800998ecf8427e"')
+    head = s3.head_object(Bucket=listed_bucket, Key="empty/")
+    assert head["ETag"] == o["ETag"] and head["ContentLength"] == 0
+    s3.put_object(Bucket=listed_bucket, Key="dir/hollow/filled", Body=b"x")
+    try:
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=listed_bucket, Prefix="dir/hollow/")["Contents"]]
+        assert keys == ["dir/hollow/filled"]       # S3 would keep the marker too: here it is a directory
+    finally:
+        s3.delete_object(Bucket=listed_bucket, Key="dir/hollow/filled")
+        s3.put_object(Bucket=listed_bucket, Key="dir/hollow/", Body=b"")   # deleting the last key removed it
 
 
 def test_v2_zero_and_bad_max_keys(s3, listed_bucket):

@@ -10,6 +10,7 @@ import base64
 import binascii
 import datetime as dt
 import email.utils
+import hashlib
 import json
 import logging
 import os
@@ -711,7 +712,8 @@ class S3Gateway:
                     objects.append(e)
         finally:
             await gen.aclose()
-        metas = await asyncio.gather(*(read_meta(ctx.client, f"{ctx.bpath}/{e.key}") for e in objects),
+        metas = await asyncio.gather(*(_dir_marker_meta(e.inode) if e.inode.type == mp.DIRECTORY
+                                       else read_meta(ctx.client, f"{ctx.bpath}/{e.key}") for e in objects),
                                      return_exceptions=True)
         out = []
         for e, meta in zip(objects, metas):
@@ -724,7 +726,8 @@ class S3Gateway:
             key = quote(e.key, safe="/") if enc else e.key
             own = f"<Owner>{x('ID', e.inode.uid)}{x('DisplayName', e.inode.uid)}</Owner>" if owner else ""
             parts.append(f"<Contents>{x('Key', key)}{x('LastModified', iso(e.inode.mtime_ns))}"
-                         f"{x('ETag', chr(34) + meta.etag_for(e.inode) + chr(34))}{x('Size', e.inode.length)}"
+                         f"{x('ETag', chr(34) + meta.etag_for(e.inode) + chr(34))}"
+                         f"{x('Size', 0 if e.inode.type == mp.DIRECTORY else e.inode.length)}"
                          f"{own}<StorageClass>STANDARD</StorageClass></Contents>")
         return "".join(parts)
 
@@ -872,7 +875,7 @@ class S3Gateway:
         if key.endswith("/"):
             if not st.S_ISDIR(s.st_mode):
                 raise S3Error("NoSuchKey", "The specified key does not exist.", resource=key)
-            return s.inode, ObjectMeta(etag="d41d8cd98f00b204e9800998ecf8427e", size=0, mtime_ns=s.inode.mtime_ns)
+            return s.inode, await _dir_marker_meta(s.inode)
         if not st.S_ISREG(s.st_mode):
             raise S3Error("NoSuchKey", "The specified key does not exist.", resource=key)
         return s.inode, await read_meta(ctx.client, path)
@@ -1082,6 +1085,11 @@ class S3Gateway:
             await f.close()
         body = x("LastModified", iso(meta.mtime_ns)) + x("ETag", f'"{meta.etag}"')
         return web.Response(body=xml_doc("CopyObjectResult", body), content_type="application/xml")
+
+
+async def _dir_marker_meta(inode: mp.Inode) -> ObjectMeta:
+    """A directory read as its "folder" marker object: zero bytes, the ETag of no content."""
+    return ObjectMeta(etag=hashlib.md5(b"").hexdigest(), size=inode.length, mtime_ns=inode.mtime_ns)
 
 
 def check_bucket_name_soft(name: str) -> None:

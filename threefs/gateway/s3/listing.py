@@ -1,7 +1,9 @@
 """Key listing over paged readdir: keys come out in S3 (UTF-8 byte) order, never loading a bucket whole.
 
 A directory `d` holds the keys `d/...`, so among its siblings it sorts as `d/`, not `d`: a small heap
-of pending directories re-orders each readdir page.
+of pending directories re-orders each readdir page. An empty directory is listed as the zero-byte
+object `d/`, as S3 lists the "folder" marker a console creates (PUT of `d/` makes the directory); a
+directory with keys under it is only their prefix.
 """
 from __future__ import annotations
 
@@ -119,6 +121,10 @@ class Lister:
             _, dname, dinode = heapq.heappop(pending)
             yield dname + "/", dinode
 
+    async def _empty(self, path: str) -> bool:
+        page = await self.client.list_page(path, "", 1)
+        return not page.entries
+
     async def _walk(self, path: str, level: str) -> AsyncIterator[Entry]:
         async for rel, inode in self._dir_entries(path, level):
             key = level + rel
@@ -129,10 +135,19 @@ class Lister:
                     if self.marker is None or self.marker.after(key):
                         yield Entry(key, None)
                     continue
+                listed = False
                 async for e in self._walk(path + "/" + rel[:-1], key):
+                    listed = True
                     yield e
+                if not listed and self._listable(key):
+                    # nothing under it: an empty directory (when its own key passes the prefix and the
+                    # marker, so does every key under it, and each file or empty directory is listed)
+                    yield Entry(key, inode)
             elif key.startswith(self.prefix) and (self.marker is None or self.marker.after(key)):
                 yield Entry(key, inode)
+
+    def _listable(self, key: str) -> bool:
+        return key.startswith(self.prefix) and (self.marker is None or self.marker.after(key))
 
     async def entries(self) -> AsyncIterator[Entry]:
         """Objects and common prefixes in order, each common prefix once."""
@@ -150,6 +165,9 @@ class Lister:
             if not st.S_ISDIR(s.st_mode) or (not level and dirpart.split("/")[0] == UPLOADS_DIR):
                 return
             level, path = dirpart + "/", root + "/" + dirpart
+            if self.prefix == level and self._listable(level) and await self._empty(path):
+                yield Entry(level, s.inode)       # the prefix names an empty directory: its marker object
+                return
         last_cp = None
         async for e in self._walk(path, level):
             if e.inode is not None and self.delimiter:
