@@ -39,7 +39,7 @@ class MetaClient:
         if self._address is not None and routing is self._picked_in:
             return self._address            # routing unchanged since the pick (it is replaced on change)
         self._picked_in = routing
-        metas = [n for n in self.mgmtd.routing.nodes_of_type(cpb.META) if n.status == cpb.HEARTBEAT_CONNECTED]
+        metas = [n for n in routing.nodes_of_type(cpb.META) if n.status == cpb.HEARTBEAT_CONNECTED]
         if not metas:
             raise make_error(Code.UNAVAILABLE, "no meta server is alive in routing info")
         if self._address not in {n.address for n in metas}:

@@ -143,10 +143,11 @@ class Lister:
                     # nothing under it: an empty directory (when its own key passes the prefix and the
                     # marker, so does every key under it, and each file or empty directory is listed)
                     yield Entry(key, inode)
-            elif key.startswith(self.prefix) and (self.marker is None or self.marker.after(key)):
+            elif self._listable(key):
                 yield Entry(key, inode)
 
     def _listable(self, key: str) -> bool:
+        """Does `key` pass the prefix and come after the marker?"""
         return key.startswith(self.prefix) and (self.marker is None or self.marker.after(key))
 
     async def entries(self) -> AsyncIterator[Entry]:
