@@ -37,6 +37,7 @@ _PREFIX_LEN = _PREFIX.size
 _MAX_HEADER = 64 << 20         # a larger header means a corrupt stream
 _SCRATCH = 256 << 10           # initial header scratch size
 _SMALL = 64 << 10              # payloads up to this size are gathered in scratch, larger go direct
+_AHEAD = 16 << 10              # scratch bytes one read may take past what the next frame is known to need
 _CHUNK = 1 << 20               # large payloads are written in slices of this size
 _WRITE_HIGH = 4 << 20          # transport buffer high-water mark
 
@@ -157,7 +158,10 @@ class _Conn(asyncio.BufferedProtocol, metaclass=ABCMeta):
         free = len(self._scratch) - self._end
         if free < _SMALL or self._start + self._want > len(self._scratch):
             self._compact()
-        return self._view[self._end:]
+        # Read into scratch no further than the next frame needs plus a little: a large payload
+        # that followed its header into scratch would be copied out again (up to the whole scratch).
+        stop = self._end + max(self._start + self._want - self._end, _AHEAD)
+        return self._view[self._end:stop]
 
     def buffer_updated(self, nbytes: int) -> None:
         if self._segs:

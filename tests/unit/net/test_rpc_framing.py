@@ -9,7 +9,7 @@ import pytest
 from google.protobuf import wrappers_pb2 as w
 
 from threefs.common.errors import Code, FSError
-from threefs.net.rpc import RpcServer, _ClientConn, _Pending, _ServerConn
+from threefs.net.rpc import _AHEAD, RpcServer, _ClientConn, _Pending, _ServerConn
 from threefs.proto.rpc_pb2 import RpcHeader
 
 pytestmark = pytest.mark.timeout(60)
@@ -85,6 +85,21 @@ async def test_large_payload_is_received_into_the_sink_buffers():
     assert fut.result()[1] is None and target == payload
     direct = [r for r in reads if r.obj is target]
     assert sum(r.nbytes for r in direct) >= len(payload) - (256 << 10)
+
+
+@pytest.mark.asyncio(loop_factories=["asyncio"])  # loop-independent
+async def test_a_read_into_scratch_takes_little_of_a_large_payload():
+    """However much the kernel could hand over at once, a read into scratch stops _AHEAD past what the
+    next frame is known to need, so at most that much of a large payload is copied out of scratch."""
+    payload = random.Random(2).randbytes(1 << 20)
+    target = bytearray(len(payload))
+    conn = _ClientConn("test:1")
+    fut = expect(conn, 3, sink=lambda msg: [memoryview(target)])
+    reads: list[memoryview] = []
+    feed(conn, frame(3, b"h" * 100, payload), iter(lambda: 1 << 30, None), reads)
+    assert fut.result()[1] is None and target == payload
+    direct = sum(r.nbytes for r in reads if r.obj is target)
+    assert len(payload) - _AHEAD <= direct < len(payload)
 
 
 @pytest.mark.asyncio(loop_factories=["asyncio"])  # loop-independent
