@@ -57,6 +57,7 @@ from threefs.proto.storage_pb2 import (
     ChunkMeta,
 )
 from threefs.storage import page_map
+from threefs.storage.cached_open import open_cached
 from threefs.storage.file_pool import RECYCLE_MIN, FilePool
 
 BLOCK_SIZE = 64 * 1024
@@ -247,9 +248,15 @@ def _fsync_path(path: str) -> None:
         os.close(fd)
 
 
-def _open_data(path: str) -> int | None:
-    """A read-only fd of a chunk data file; None if it is gone (IO_ERROR for any other failure)."""
+def _open_data(path: str, nowait: bool = False) -> int | None:
+    """A read-only fd of a chunk data file; None if it is gone (IO_ERROR for any other failure).
+    With `nowait`, WouldBlock when resolving the path would read the disk (see cached_open)."""
     try:
+        if nowait:
+            fd = open_cached(path, os.O_RDONLY | _O_CLOEXEC)
+            if fd is None:
+                raise WouldBlock()
+            return fd
         return os.open(path, os.O_RDONLY | _O_CLOEXEC)
     except FileNotFoundError:
         return None
@@ -729,7 +736,7 @@ class ChunkEngine:
             target = memoryview(bytearray(n)) if dest is None else dest[:n]
             if n:
                 path = self._path(chunk_id, ver)
-                fd = _open_data(path)
+                fd = _open_data(path, nowait)
                 if fd is None:
                     continue  # committed over or removed since the lookup
                 try:
@@ -767,8 +774,8 @@ class ChunkEngine:
     def read_view(self, chunk_id: bytes, offset: int, length: int) -> tuple[memoryview, ChunkMeta]:
         """The committed bytes `[offset, offset+length)` as a view of the page cache, without copying.
 
-        Raises WouldBlock when a page is not cached (or mappings are unavailable): read() on an I/O
-        thread then. Errors and CRC checks as read(); committed versions only, because their files
+        Raises WouldBlock when a page is not cached, the file's path is not in the dentry cache, or
+        mappings are unavailable: read() on an I/O thread then. Errors and CRC checks as read(); committed versions only, because their files
         never shrink below the committed size while mapped (see threefs.storage.page_map).
         """
         chunk_id = bytes(chunk_id)
@@ -783,7 +790,7 @@ class ChunkEngine:
                 return memoryview(b""), meta
             first, stop = _block_span(offset, n, size)
             path = self._path(chunk_id, ver)
-            fd = _open_data(path)
+            fd = _open_data(path, nowait=True)
             if fd is None:
                 continue  # committed over or removed since the lookup
             try:

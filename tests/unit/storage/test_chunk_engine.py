@@ -589,6 +589,24 @@ def test_nowait_read_serves_cached_bytes_and_defers_cold_ones(eng):
     assert n == CS and bytes(out) == data
 
 
+def test_nowait_reads_defer_a_chunk_file_whose_path_is_not_cached(eng, monkeypatch):
+    """Opening a chunk file whose dentry was evicted would read the disk on the event loop: a nowait
+    read (and read_view) raises WouldBlock instead; the blocking read opens it as usual."""
+    from threefs.storage import chunk_engine
+    from threefs.storage.chunk_engine import WouldBlock
+
+    data = os.urandom(CS)
+    put(eng, cid(5), 1, 0, data)
+    monkeypatch.setattr(chunk_engine, "open_cached", lambda path, flags: None)   # as if evicted
+    with pytest.raises(WouldBlock):
+        eng.read(cid(5), 0, 4096, bytearray(4096), nowait=True)
+    with pytest.raises(WouldBlock):
+        eng.read_view(cid(5), 0, CS)
+    out = bytearray(CS)
+    n, _ = eng.read(cid(5), 0, CS, out)
+    assert n == CS and bytes(out) == data
+
+
 @pytest.mark.parametrize("case", ["fresh", "append", "append-unaligned", "cow", "full-replace"])
 def test_payload_crc_is_checked_on_every_write_path_before_anything_is_written(eng, case):
     """The payload CRC is derived from the same single pass that builds the block CRCs: a bad one
