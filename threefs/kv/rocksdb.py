@@ -205,15 +205,18 @@ class RocksKV(KVEngine):
     def _write(self, batch: list[_Pending]) -> None:
         """Write one WriteBatch and fsync the WAL (runs in the commit thread; syncs earlier unsynced
         writes too). rocksdict's own synced write would hold the GIL through the fsync (common/wal_sync.py)."""
-        self._db.write(self._batch([(item.writes, item.clears) for item in batch]), self._nosync)
+        self._db.write(self._batch_of(batch), self._nosync)
         self._wal.sync()
         self._unsynced = False
 
     def _write_synced(self, batch: list[_Pending]) -> None:
         """Write one WriteBatch with rocksdb's synced write: it syncs every live WAL file, so earlier
         unsynced writes are durable with it (runs on the event loop, see _write_batches)."""
-        self._db.write(self._batch([(item.writes, item.clears) for item in batch]), self._sync)
+        self._db.write(self._batch_of(batch), self._sync)
         self._unsynced = False
+
+    def _batch_of(self, batch: list[_Pending]) -> WriteBatch:
+        return self._batch([(item.writes, item.clears) for item in batch])
 
     @staticmethod
     def _batch(parts: list[tuple[Writes, RangeSet]]) -> WriteBatch:

@@ -29,6 +29,7 @@ def _load_syscall():
     except (OSError, AttributeError):
         return None
     fn.restype = ctypes.c_long
+    fn.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
     return fn
 
 
@@ -43,8 +44,7 @@ def open_cached(path: str, flags: int = os.O_RDONLY | os.O_CLOEXEC) -> int | Non
     if not available:
         return os.open(path, flags)
     how = _OpenHow(flags, 0, RESOLVE_CACHED)
-    fd = _syscall(ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(_AT_FDCWD), os.fsencode(path), ctypes.byref(how),
-                  ctypes.c_size_t(ctypes.sizeof(how)))
+    fd = _syscall(_SYS_OPENAT2, _AT_FDCWD, os.fsencode(path), ctypes.addressof(how), ctypes.sizeof(how))
     if fd >= 0:
         return fd
     err = ctypes.get_errno()

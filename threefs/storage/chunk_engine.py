@@ -775,8 +775,9 @@ class ChunkEngine:
         """The committed bytes `[offset, offset+length)` as a view of the page cache, without copying.
 
         Raises WouldBlock when a page is not cached, the file's path is not in the dentry cache, or
-        mappings are unavailable: read() on an I/O thread then. Errors and CRC checks as read(); committed versions only, because their files
-        never shrink below the committed size while mapped (see threefs.storage.page_map).
+        mappings are unavailable: read() on an I/O thread then. Errors and CRC checks as read();
+        committed versions only, because their files never shrink below the committed size while
+        mapped (see threefs.storage.page_map).
         """
         chunk_id = bytes(chunk_id)
         if offset < 0 or length < 0:
