@@ -22,3 +22,17 @@ def uninitialized_bytearray(size: int) -> bytearray:
     if size < _MIN_UNINITIALIZED or _from_string_and_size is None:
         return bytearray(size)
     return _from_string_and_size(None, size)
+
+
+PAGE = 4096
+_MIN_ALIGNED = 256 << 10   # payloads from this size on may be written with O_DIRECT (storage's DIRECT_MIN)
+
+
+def uninitialized_view(size: int) -> memoryview:
+    """A writable view of `size` undefined bytes; from 256 KiB on it starts on a 4 KiB boundary, so a
+    storage node can write a received payload straight to disk (O_DIRECT needs aligned memory)."""
+    if size < _MIN_ALIGNED or _from_string_and_size is None:
+        return memoryview(uninitialized_bytearray(size))
+    buf = uninitialized_bytearray(size + PAGE - 1)
+    skip = -ctypes.addressof(ctypes.c_char.from_buffer(buf)) % PAGE
+    return memoryview(buf)[skip:skip + size]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from crc32c import crc32c
+
 from threefs.common.errors import Code, make_error
 from threefs.proto import common_pb2 as cpb
 
@@ -57,6 +59,16 @@ class Routing:
     def serving(self, chain_id: int) -> list[int]:
         """Target ids of the chain's SERVING replicas, head first."""
         return [t.target_id for t in self.chain(chain_id).targets if t.public_state == SERVING]
+
+    def cache_replica(self, chain_id: int, chunk_id: bytes) -> int | None:
+        """The serving replica that keeps a chunk in its page cache and serves its reads (None: no replica).
+
+        One replica per chunk, spread over the chain by a hash of the chunk id: the others write large
+        updates around their page cache, so a node's memory holds what it is asked to serve rather than
+        three copies of everything, and writes skip the kernel's copy into fresh page-cache pages.
+        """
+        s = self.serving(chain_id)
+        return s[crc32c(chunk_id) % len(s)] if s else None
 
     def head(self, chain_id: int) -> int:
         s = self.serving(chain_id)

@@ -19,7 +19,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from google.protobuf.message import Message
 
-from threefs.common.buffers import uninitialized_bytearray
+from threefs.common.buffers import uninitialized_bytearray, uninitialized_view
 from threefs.common.errors import Code, FSError, make_error
 from threefs.common.metrics import observe_rpc
 from threefs.proto.rpc_pb2 import RpcHeader
@@ -324,7 +324,7 @@ class _ServerConn(_Conn):
         self.server._conns.discard(self)
 
     def _dest(self, header: RpcHeader, size: int) -> tuple[list[memoryview], memoryview | None]:
-        view = memoryview(uninitialized_bytearray(size))  # recv fills every byte
+        view = uninitialized_view(size)  # recv fills every byte; large ones page-aligned (O_DIRECT)
         return [view], view
 
     def _frame(self, header: RpcHeader, payload: memoryview | None) -> None:

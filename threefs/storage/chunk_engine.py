@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import struct
 import threading
@@ -137,6 +138,44 @@ def _pwrite_all(fd: int, data: memoryview, pos: int) -> None:
         n = os.pwrite(fd, data, pos)
         data = data[n:]
         pos += n
+
+
+_O_DIRECT = getattr(os, "O_DIRECT", 0)
+DIRECT_ALIGN = 4096        # offset, length and buffer address of a write that bypasses the page cache
+DIRECT_MIN = 256 << 10     # smaller writes go through the page cache: a direct write waits for the disk
+
+
+def direct_capable(view: memoryview, offset: int) -> bool:
+    """Whether `view` can be written at `offset` with O_DIRECT (large, block-aligned, writable buffer)."""
+    if not _O_DIRECT or len(view) < DIRECT_MIN or offset % DIRECT_ALIGN or len(view) % DIRECT_ALIGN:
+        return False
+    try:
+        address = ctypes.addressof(ctypes.c_char.from_buffer(view))
+    except (TypeError, ValueError):      # read-only or not contiguous: its address is out of reach
+        return False
+    return address % DIRECT_ALIGN == 0
+
+
+def _pwrite_direct(fd: int, data: memoryview, pos: int) -> bool:
+    """Write `data` past the page cache; False (nothing to rely on) where the file system refuses.
+
+    The bytes go from our buffer to the device without the kernel's copy into page-cache pages; they
+    still need the target's sync (which fsyncs or syncfs's) to be durable, like any other write.
+    """
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | _O_DIRECT)
+    except OSError:
+        return False
+    try:
+        _pwrite_all(fd, data, pos)
+        return True
+    except OSError as e:
+        if e.errno != errno.EINVAL:     # EINVAL: this file system (or a short write) wants buffered I/O
+            raise
+        return False
+    finally:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags)
 
 
 class WouldBlock(Exception):
@@ -396,12 +435,15 @@ class ChunkEngine:
         client_id: bytes = b"",
         request_id: int = 0,
         current: ChunkMeta | None | object = _UNKNOWN,
+        direct: bool = False,
     ) -> ChunkMeta:
         """Write pending version `update_ver` (state CLEAN) and return the new metadata.
 
         `data_crc`, when given, must be the CRC32C of `data` (checked before anything is written).
         `current`: the chunk's stored metadata (None: no such chunk) when the caller has just read it
         under the chunk's lock; saves the lookup.
+        `direct`: write the payload past the page cache when it qualifies (see `direct_capable`), for a
+        replica that will not serve the chunk's reads.
         """
         chunk_id = bytes(chunk_id)
         if not chunk_id:
@@ -416,10 +458,10 @@ class ChunkEngine:
         for attempt in (1, 2):
             try:
                 if full_replace:
-                    meta = self._replace(chunk_id, update_ver, kind, view, chunk_size, expect)
+                    meta = self._replace(chunk_id, update_ver, kind, view, chunk_size, expect, direct)
                 else:
                     meta = self._apply(self._clean_base(chunk_id, old, update_ver), update_ver, kind, offset,
-                                       view, data is not None, length, chunk_size, expect)
+                                       view, data is not None, length, chunk_size, expect, direct)
                 break
             except FSError:
                 raise
@@ -469,10 +511,12 @@ class ChunkEngine:
         length: int,
         chunk_size: int,
         expect: int | None = None,
+        direct: bool = False,
     ) -> ChunkMeta:
         """Compute and write the pending content of a normal update on top of the committed one.
 
-        `expect`: the payload's CRC32C from the request, checked before anything is written.
+        `expect`: the payload's CRC32C from the request, checked before anything is written;
+        `direct`: the payload may bypass the page cache.
         """
         cid, size = base.chunk_id, base.size
         meta = ChunkMeta()
@@ -489,9 +533,9 @@ class ChunkEngine:
                 raise make_error(Code.INVALID_ARGUMENT, f"write [{offset}, {end}) beyond chunk size {chunk_size}")
             new_size = max(size, end)
             if size and offset >= size:  # append (possibly after a zero gap): in place
-                crcs = self._append(base, ver, offset, view, new_size, expect)
+                crcs = self._append(base, ver, offset, view, new_size, expect, direct)
             elif size == 0 or (offset == 0 and len(view) >= size):  # nothing to keep: fresh file
-                crcs = self._write_new(cid, ver, offset, view, new_size, expect)
+                crcs = self._write_new(cid, ver, offset, view, new_size, expect, direct)
             else:  # copy-on-write
                 if expect is not None:
                     _check_payload(cid, crc32c(view), expect)
@@ -515,7 +559,7 @@ class ChunkEngine:
         return meta
 
     def _replace(self, chunk_id: bytes, ver: int, kind: int, view: memoryview, chunk_size: int,
-                 expect: int | None = None) -> ChunkMeta:
+                 expect: int | None = None, direct: bool = False) -> ChunkMeta:
         """Full-chunk replacement: discard the local versions, pending := `view` (or a removal)."""
         if ver < 1:
             raise make_error(Code.INVALID_ARGUMENT, f"full replace with update version {ver}")
@@ -526,14 +570,14 @@ class ChunkEngine:
             meta.removing = True
             crcs = _Crcs()
         else:
-            crcs = self._write_new(chunk_id, ver, 0, view, len(view), expect)
+            crcs = self._write_new(chunk_id, ver, 0, view, len(view), expect, direct)
         meta.pending_size = crcs.size
         meta.pending_checksum = crcs.total
         meta.pending_block_crcs = crcs.packed()
         return meta
 
     def _write_new(self, chunk_id: bytes, ver: int, offset: int, view: memoryview, new_size: int,
-                   expect: int | None = None) -> _Crcs:
+                   expect: int | None = None, direct: bool = False) -> _Crcs:
         """Create file `.ver` = zeros up to `offset`, then `view`, then zeros up to `new_size`.
 
         `expect` (the payload's CRC32C) is checked before the file is touched.
@@ -554,8 +598,7 @@ class ChunkEngine:
             reused = self._pool.reuse(path)
         fd, old_size = reused if reused is not None else (_create(path), 0)
         try:
-            _pwrite_all(fd, view, offset)
-            _start_writeback(fd, offset, len(view))
+            self._write_data(fd, view, offset, direct)
             if (offset + len(view) if len(view) else 0) < new_size or old_size > new_size:
                 os.ftruncate(fd, new_size)   # trailing zeros (a hole), or the end of a longer reused file
         finally:
@@ -564,7 +607,7 @@ class ChunkEngine:
         return crcs
 
     def _append(self, base: ChunkMeta, ver: int, offset: int, view: memoryview, new_size: int,
-                expect: int | None = None) -> _Crcs:
+                expect: int | None = None, direct: bool = False) -> _Crcs:
         """In-place append: `.ver` becomes a hard link to the committed file, extended past `size`."""
         size = base.size
         committed, path = self._path(base.chunk_id, base.commit_ver), self._path(base.chunk_id, ver)
@@ -583,14 +626,22 @@ class ChunkEngine:
         try:
             if os.fstat(fd).st_size > size:  # bytes of an abandoned pending version
                 os.ftruncate(fd, size)
-            _pwrite_all(fd, view, offset)
-            _start_writeback(fd, offset, len(view))
+            self._write_data(fd, view, offset, direct)
             if (offset + len(view) if len(view) else size) < new_size:  # trailing zeros: a hole
                 os.ftruncate(fd, new_size)
         finally:
             os.close(fd)
         self._touched(path)
         return crcs
+
+    @staticmethod
+    def _write_data(fd: int, view: memoryview, offset: int, direct: bool) -> None:
+        """Write a payload into a data file: past the page cache when asked and possible, else buffered
+        with writeback started."""
+        if direct and direct_capable(view, offset) and _pwrite_direct(fd, view, offset):
+            return
+        _pwrite_all(fd, view, offset)
+        _start_writeback(fd, offset, len(view))
 
     def _read_committed(self, base: ChunkMeta, new_size: int) -> bytearray:
         """A buffer of `new_size` bytes starting with the (verified) committed content."""

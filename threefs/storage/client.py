@@ -203,9 +203,13 @@ class StorageClient:
                                              f"chunk {op.chunk_id.hex()}: every replica failed its checksum")
                         raise make_error(Code.NO_SERVING_REPLICA, f"chain {op.chain_id} has no serving replica")
                     serving = [t for t in serving if t not in avoid[index[id(op)]]] or serving
-                    random.shuffle(serving)
-                    addrs = [(routing.target_address(t), t) for t in serving]
-                    addr, tid = min(addrs, key=lambda a: load[a[0]])
+                    owner = routing.cache_replica(op.chain_id, op.chunk_id)
+                    if owner in serving:     # the replica that keeps the chunk in memory (the others wrote around it)
+                        addr, tid = routing.target_address(owner), owner
+                    else:
+                        random.shuffle(serving)
+                        addrs = [(routing.target_address(t), t) for t in serving]
+                        addr, tid = min(addrs, key=lambda a: load[a[0]])
                     load[addr] += op.length
                     groups[addr].append((op, tid))
                 except FSError as e:

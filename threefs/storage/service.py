@@ -30,7 +30,7 @@ from threefs.proto import common_pb2 as cpb
 from threefs.proto import mgmtd_pb2 as mpb
 from threefs.proto import storage_pb2 as spb
 from threefs.storage.channels import ChannelCache
-from threefs.storage.chunk_engine import ChunkEngine, WouldBlock
+from threefs.storage.chunk_engine import DIRECT_MIN, ChunkEngine, WouldBlock
 from threefs.storage.chunk_locks import ChunkLocks
 from threefs.storage.fencing import call_fenced
 from threefs.storage.resync import Resyncer
@@ -316,6 +316,8 @@ class StorageService:
             await self._io(eng.abort, io.chunk_id)
         else:
             kw["current"] = meta   # read above under the chunk lock
+        if len(data) >= DIRECT_MIN and self.mgmtd.routing.cache_replica(io.chain_id, io.chunk_id) != target.target_id:
+            kw["direct"] = True    # another replica keeps this chunk in memory and serves its reads
         if len(data) <= INLINE_UPDATE and (meta is None or meta.size <= INLINE_UPDATE):
             # A small update (a new small file's chunk, a short append) costs less than the hop to an
             # I/O thread and back (futex wake-ups and GIL hand-offs): it runs on the loop.

@@ -706,3 +706,64 @@ def test_mapping_outlives_unlink_and_is_released_with_its_last_view(tmp_path):
     sub = view[5:10]
     del view
     assert bytes(sub) == data[105:110]
+
+
+def _cached(path: str) -> bool:
+    """Whether the first byte of `path` is in the page cache (a RWF_NOWAIT read gets it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.preadv(fd, [bytearray(1)], 0, os.RWF_NOWAIT)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_direct_update_bypasses_the_page_cache(eng):
+    from threefs.common.buffers import uninitialized_view
+    from threefs.storage.chunk_engine import DIRECT_MIN, direct_capable
+
+    if not hasattr(os, "RWF_NOWAIT"):
+        pytest.skip("preadv2(RWF_NOWAIT) is needed to see page-cache residency")
+    data = os.urandom(CS)
+    aligned = uninitialized_view(CS)
+    aligned[:] = data
+    assert direct_capable(aligned, 0)
+    assert not direct_capable(aligned[:DIRECT_MIN - 4096], 0)           # small: through the cache
+    assert not direct_capable(aligned[512:512 + DIRECT_MIN], 0)         # misaligned memory
+    assert not direct_capable(aligned[:DIRECT_MIN + 100], 0)            # length not in whole blocks
+    assert not direct_capable(aligned[:DIRECT_MIN], 100)                # misaligned file offset
+    assert not direct_capable(memoryview(bytes(DIRECT_MIN)), 0)         # read-only: no address to check
+
+    c, plain, appended = cid(1), cid(2), cid(3)
+    write(eng, c, 1, 0, aligned, direct=True)
+    eng.commit(c, 1, 1)
+    write(eng, plain, 1, 0, aligned)                                    # not asked: buffered
+    eng.commit(plain, 1, 1)
+    probe = str(eng.target_dir / "direct-probe")
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)
+    try:
+        os.pwrite(fd, aligned[:4096], 0)
+    except OSError as e:
+        pytest.skip(f"the file system under {eng.target_dir} refuses O_DIRECT writes: {e}")
+    finally:
+        os.close(fd)
+    assert not _cached(eng._path(c, 1))
+    assert _cached(eng._path(plain, 1))
+    check_meta(eng, c, data)
+    assert content(eng, c) == data                                      # read back (from the disk)
+    # an in-place append past a committed, block-aligned end goes around the cache as well
+    put(eng, appended, 1, 0, data[:DIRECT_MIN])
+    tail = uninitialized_view(DIRECT_MIN)
+    tail[:] = data[DIRECT_MIN:2 * DIRECT_MIN]
+    write(eng, appended, 2, DIRECT_MIN, tail, direct=True)
+    eng.commit(appended, 2, 1)
+    check_meta(eng, appended, data[:2 * DIRECT_MIN])
+    assert content(eng, appended) == data[:2 * DIRECT_MIN]
+    # a direct update that does not qualify (misaligned buffer) is written through the cache, intact
+    odd = cid(4)
+    write(eng, odd, 1, 0, aligned[512:512 + DIRECT_MIN], direct=True)
+    eng.commit(odd, 1, 1)
+    assert _cached(eng._path(odd, 1)) and content(eng, odd) == data[512:512 + DIRECT_MIN]
+    eng.sync()

@@ -1,0 +1,86 @@
+"""Large writes: one replica per chunk keeps it in its page cache, the others write it past the cache
+(O_DIRECT), and reads are served by that one replica (real processes, 1 MiB chunks)."""
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+
+import pytest
+from itest_util import chunk_location, rand_bytes, start_cluster, target_dir
+
+from threefs.client.fs import Client
+
+MIB = 1 << 20
+
+
+def _files(dc, target_id: int, chunk_id: bytes) -> list[Path]:
+    return sorted((target_dir(dc, target_id) / "data").glob(f"*/{chunk_id.hex()}.*"))
+
+
+def _cached(path: Path) -> bool:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.preadv(fd, [bytearray(1)], 0, os.RWF_NOWAIT)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _evict(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def _direct_io_works(directory: Path) -> bool:
+    probe = directory / "direct-probe"
+    buf = memoryview(bytearray(2 * 4096))
+    start = -ctypes.addressof(ctypes.c_char.from_buffer(buf)) % 4096
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)
+    try:
+        os.pwrite(fd, buf[start:start + 4096], 0)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+        probe.unlink()
+
+
+@pytest.mark.skipif(not hasattr(os, "RWF_NOWAIT"), reason="preadv2(RWF_NOWAIT) is needed to see page-cache residency")
+def test_one_replica_caches_each_chunk_and_serves_its_reads(tmp_path):
+    if not _direct_io_works(tmp_path):
+        pytest.skip(f"the file system under {tmp_path} refuses O_DIRECT, so every replica writes through the cache")
+    dc = start_cluster(tmp_path / "c", chunk_size=MIB, targets_per_node=1)
+    try:
+        with Client(dc.mgmtd_address) as c:
+            data = rand_bytes(9 * MIB, 3)
+            with c.open("/big", "wb") as f:
+                f.write(data)
+            routing = c.aio.mgmtd.routing
+            chunks = []
+            for index in range(9):
+                chain, chunk_id = chunk_location(c, "/big", index)
+                owner = routing.cache_replica(chain, chunk_id)
+                replicas = routing.serving(chain)
+                assert owner in replicas and len(replicas) == 3
+                for t in replicas:
+                    files = _files(dc, t, chunk_id)
+                    assert len(files) == 1, files
+                    assert _cached(files[0]) == (t == owner), f"chunk {index} on target {t} (owner {owner})"
+                chunks.append((owner, replicas, chunk_id))
+            assert len({owner for owner, _, _ in chunks}) > 1     # reads spread over the nodes
+            for _, replicas, chunk_id in chunks:                  # cold: a read must now go to some disk
+                for t in replicas:
+                    _evict(_files(dc, t, chunk_id)[0])
+            assert c.read_file("/big") == data
+            for owner, replicas, chunk_id in chunks:              # served by the owner alone
+                for t in replicas:
+                    assert _cached(_files(dc, t, chunk_id)[0]) == (t == owner)
+    finally:
+        dc.down()
