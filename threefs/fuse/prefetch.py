@@ -20,7 +20,7 @@ from threefs.common.buffers import uninitialized_bytearray
 
 log = logging.getLogger("threefs.fuse")
 
-SEGMENT = 8 << 20            # bytes per prefetch read (8 chunks of the default layout, across its chains)
+SEGMENT = 16 << 20           # bytes per prefetch read (16 chunks of the default layout, across its chains)
 FIRST_AHEAD = 2 * SEGMENT    # the first window, doubled per sequential request up to MAX_AHEAD
 MAX_AHEAD = 64 << 20         # how far ahead of the reader the window reaches
 BEHIND = 4 * SEGMENT         # segments kept behind the furthest request, for requests that arrive late
