@@ -67,6 +67,9 @@ def port_free(host: str, port: int) -> bool:
             return False
 
 
+_PF_EXITING = 0x4   # /proc/PID/stat flags: the process is exiting
+
+
 def pid_alive(pid: int, marker: str = "threefs") -> bool:
     """True if `pid` runs and is one of ours (guards against pid reuse after a stale pid file).
 
@@ -76,9 +79,12 @@ def pid_alive(pid: int, marker: str = "threefs") -> bool:
     try:
         os.kill(pid, 0)
         with open(f"/proc/{pid}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                # a zombie leader whose other threads still exit keeps its sockets and locks
-                return len(os.listdir(f"/proc/{pid}/task")) > 1
+            fields = f.read().rsplit(")", 1)[1].split()
+        if fields[0] in ("Z", "X"):
+            # a zombie leader whose other threads still exit keeps its sockets and locks
+            return len(os.listdir(f"/proc/{pid}/task")) > 1
+        if int(fields[6]) & _PF_EXITING:
+            return True     # killed, still releasing its files (its command line may read torn meanwhile)
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
     except (OSError, IndexError):
