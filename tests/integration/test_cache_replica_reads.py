@@ -8,25 +8,16 @@ from pathlib import Path
 
 import pytest
 from itest_util import chunk_location, rand_bytes, start_cluster, target_dir
+from page_cache_util import cached
 
 from threefs.client.fs import Client
+from threefs.storage import page_map
 
 MIB = 1 << 20
 
 
 def _files(dc, target_id: int, chunk_id: bytes) -> list[Path]:
     return sorted((target_dir(dc, target_id) / "data").glob(f"*/{chunk_id.hex()}.*"))
-
-
-def _cached(path: Path) -> bool:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.preadv(fd, [bytearray(1)], 0, os.RWF_NOWAIT)
-        return True
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
 
 
 def _evict(path: Path) -> None:
@@ -52,7 +43,7 @@ def _direct_io_works(directory: Path) -> bool:
         probe.unlink()
 
 
-@pytest.mark.skipif(not hasattr(os, "RWF_NOWAIT"), reason="preadv2(RWF_NOWAIT) is needed to see page-cache residency")
+@pytest.mark.skipif(not page_map.AVAILABLE, reason="mmap/mincore are needed to see page-cache residency")
 def test_one_replica_caches_each_chunk_and_serves_its_reads(tmp_path):
     if not _direct_io_works(tmp_path):
         pytest.skip(f"the file system under {tmp_path} refuses O_DIRECT, so every replica writes through the cache")
@@ -72,7 +63,7 @@ def test_one_replica_caches_each_chunk_and_serves_its_reads(tmp_path):
                 for t in replicas:
                     files = _files(dc, t, chunk_id)
                     assert len(files) == 1, files
-                    assert _cached(files[0]) == (t == owner), f"chunk {index} on target {t} (owner {owner})"
+                    assert cached(files[0]) == (t == owner), f"chunk {index} on target {t} (owner {owner})"
                 chunks.append((owner, replicas, chunk_id))
             assert len({owner for owner, _, _ in chunks}) > 1     # reads spread over the nodes
             for _, replicas, chunk_id in chunks:                  # cold: a read must now go to some disk
@@ -81,6 +72,6 @@ def test_one_replica_caches_each_chunk_and_serves_its_reads(tmp_path):
             assert c.read_file("/big") == data
             for owner, replicas, chunk_id in chunks:              # served by the owner alone
                 for t in replicas:
-                    assert _cached(_files(dc, t, chunk_id)[0]) == (t == owner)
+                    assert cached(_files(dc, t, chunk_id)[0]) == (t == owner)
     finally:
         dc.down()

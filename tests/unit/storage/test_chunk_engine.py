@@ -14,8 +14,10 @@ import pytest
 from crc32c import crc32c
 
 from engine_util import CS, cid, content, put, write
+from page_cache_util import cached
 from threefs.common.errors import Code, FSError
 from threefs.proto.storage_pb2 import CLEAN, COMMIT, EXTEND, REMOVE, TRUNCATE, WRITE
+from threefs.storage import page_map
 from threefs.storage.chunk_engine import BLOCK_SIZE, ChunkEngine
 
 
@@ -708,24 +710,12 @@ def test_mapping_outlives_unlink_and_is_released_with_its_last_view(tmp_path):
     assert bytes(sub) == data[105:110]
 
 
-def _cached(path: str) -> bool:
-    """Whether the first byte of `path` is in the page cache (a RWF_NOWAIT read gets it)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.preadv(fd, [bytearray(1)], 0, os.RWF_NOWAIT)
-        return True
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
-
-
 def test_direct_update_bypasses_the_page_cache(eng):
     from threefs.common.buffers import uninitialized_view
     from threefs.storage.chunk_engine import DIRECT_MIN, direct_capable
 
-    if not hasattr(os, "RWF_NOWAIT"):
-        pytest.skip("preadv2(RWF_NOWAIT) is needed to see page-cache residency")
+    if not page_map.AVAILABLE:
+        pytest.skip("mmap/mincore are needed to see page-cache residency")
     data = os.urandom(CS)
     aligned = uninitialized_view(CS)
     aligned[:] = data
@@ -749,8 +739,8 @@ def test_direct_update_bypasses_the_page_cache(eng):
         pytest.skip(f"the file system under {eng.target_dir} refuses O_DIRECT writes: {e}")
     finally:
         os.close(fd)
-    assert not _cached(eng._path(c, 1))
-    assert _cached(eng._path(plain, 1))
+    assert not cached(eng._path(c, 1))
+    assert cached(eng._path(plain, 1))
     check_meta(eng, c, data)
     assert content(eng, c) == data                                      # read back (from the disk)
     # an in-place append past a committed, block-aligned end goes around the cache as well
@@ -765,5 +755,5 @@ def test_direct_update_bypasses_the_page_cache(eng):
     odd = cid(4)
     write(eng, odd, 1, 0, aligned[512:512 + DIRECT_MIN], direct=True)
     eng.commit(odd, 1, 1)
-    assert _cached(eng._path(odd, 1)) and content(eng, odd) == data[512:512 + DIRECT_MIN]
+    assert cached(eng._path(odd, 1)) and content(eng, odd) == data[512:512 + DIRECT_MIN]
     eng.sync()
