@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -447,6 +448,7 @@ def test_supplementary_groups_per_process(d: Path) -> None:
     os.chmod(d / "team", 0o640)
     code = f"""
 import os
+import threading
 os.listdir({str(d)!r})
 for _ in range(3):
     try:
@@ -497,3 +499,30 @@ def test_times_ns_precision(d: Path) -> None:
     t0 = time.time_ns()
     (d / "f").touch()
     assert abs(os.stat(d / "f").st_mtime_ns - t0) < 60 * 10**9
+
+
+def test_writes_during_a_concurrent_flush_are_kept(d: Path) -> None:
+    """A stat while a small created file is being written flushes its buffer (inline into meta);
+    the writes that arrive while that flush waits for meta must not be dropped with it."""
+    lines = [b"%06d\n" % i for i in range(1100)]          # 7,700 bytes: the file stays inline
+    for attempt in range(3):
+        path = d / f"log{attempt}"
+        stop = threading.Event()
+
+        def stat_loop() -> None:
+            while not stop.is_set():
+                try:
+                    os.stat(path)                         # attributes stale after each write: GETATTR
+                except FileNotFoundError:
+                    pass
+
+        t = threading.Thread(target=stat_loop)
+        with open(path, "wb", buffering=0) as f:
+            t.start()
+            try:
+                for line in lines:
+                    f.write(line)
+            finally:
+                stop.set()
+                t.join()
+        assert path.read_bytes() == b"".join(lines)

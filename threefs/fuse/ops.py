@@ -64,6 +64,12 @@ class Handle:
     length_ok: bool = False       # meta holds this handle's length: nothing sent since an adopted hint/fsync
     inline_max: int = 0           # a created handle whose content may go inline in meta up to this size
     prefetch: SequentialPrefetch | None = None    # read-ahead beyond the kernel's window (readable handles)
+    inline_sync: asyncio.Future | None = None     # set while the buffer is being put inline in meta
+
+    async def inline_settled(self) -> None:
+        """Wait while the buffer is being put inline: it may only change once that Sync has answered."""
+        while self.inline_sync is not None:
+            await self.inline_sync
 
     @property
     def end(self) -> int:
@@ -626,6 +632,7 @@ class ThreeFSOperations(pyfuse3.Operations):
 
     async def flush_handle(self, h: Handle) -> None:
         """Send the buffer and wait for every write in flight; a failure is reported once, here."""
+        await h.inline_settled()
         if h.buf:
             data, off = h.buf, h.buf_off
             h.buf = bytearray()
@@ -696,6 +703,7 @@ class ThreeFSOperations(pyfuse3.Operations):
     async def write(self, fh: int, off: int, buf: bytes) -> int:
         """Coalesce into the 1 MiB buffer; full buffers and large writes go to storage behind the caller."""
         h = self._get(fh)
+        await h.inline_settled()
         if h.error is not None:
             e, h.error = h.error, None
             raise data_error(e)
@@ -775,12 +783,21 @@ class ThreeFSOperations(pyfuse3.Operations):
     async def _flush_inline(self, h: Handle) -> bool:
         """Put a small created file's content in meta (one durable commit, no chain write); False when it
         does not qualify or meta declined (someone else opened it for writing): the caller writes it."""
+        await h.inline_settled()
         data = self._inline_content(h)
         if data is None:
             return False
         f = h.file
-        rsp = await self.call("Sync", mp.SyncReq(base=f.base(), inode=f.inode.id, inline_data=data,
-                                                 modified=True, session_id=f.session_id), mp.SyncRsp)
+        # Writes (and other flushes) of this handle wait for the answer: the buffer is cleared below, and
+        # bytes appended to it meanwhile (a stat or the periodic flush racing a writer) would go with it.
+        gate = asyncio.get_running_loop().create_future()
+        h.inline_sync = gate
+        try:
+            rsp = await self.call("Sync", mp.SyncReq(base=f.base(), inode=f.inode.id, inline_data=data,
+                                                     modified=True, session_id=f.session_id), mp.SyncRsp)
+        finally:
+            h.inline_sync = None
+            gate.set_result(None)
         if not rsp.inline_accepted:
             h.inline_max = 0
             return False
