@@ -16,6 +16,11 @@ SERVING = cpb.SERVING
 SYNCING = cpb.SYNCING
 
 
+def cache_replica_among(serving: list[int], chunk_id: bytes) -> int | None:
+    """Routing.cache_replica for a chain whose serving targets (head first) the caller already has."""
+    return serving[crc32c(chunk_id) % len(serving)] if serving else None
+
+
 @dataclass
 class Routing:
     """Indexes over one RoutingInfo version."""
@@ -67,8 +72,7 @@ class Routing:
         updates around their page cache, so a node's memory holds what it is asked to serve rather than
         three copies of everything, and writes skip the kernel's copy into fresh page-cache pages.
         """
-        s = self.serving(chain_id)
-        return s[crc32c(chunk_id) % len(s)] if s else None
+        return cache_replica_among(self.serving(chain_id), chunk_id)
 
     def head(self, chain_id: int) -> int:
         s = self.serving(chain_id)

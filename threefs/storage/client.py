@@ -23,6 +23,7 @@ import crc32c
 
 from threefs.common.errors import Code, FSError, make_error
 from threefs.mgmtd.client import MgmtdClient
+from threefs.mgmtd.routing import cache_replica_among
 from threefs.net.rpc import RpcClient
 from threefs.proto import storage_pb2 as spb
 from threefs.storage.channels import ChannelPool
@@ -196,14 +197,15 @@ class StorageClient:
             failed: list[tuple[ReadOp, FSError]] = []
             for op in pending:
                 try:
-                    serving = [t for t in routing.serving(op.chain_id) if t not in bad[index[id(op)]]]
+                    in_chain = routing.serving(op.chain_id)
+                    serving = [t for t in in_chain if t not in bad[index[id(op)]]]
                     if not serving:
                         if bad[index[id(op)]]:
                             raise make_error(Code.CHECKSUM_MISMATCH,
                                              f"chunk {op.chunk_id.hex()}: every replica failed its checksum")
                         raise make_error(Code.NO_SERVING_REPLICA, f"chain {op.chain_id} has no serving replica")
                     serving = [t for t in serving if t not in avoid[index[id(op)]]] or serving
-                    owner = routing.cache_replica(op.chain_id, op.chunk_id)
+                    owner = cache_replica_among(in_chain, op.chunk_id)
                     if owner in serving:     # the replica that keeps the chunk in memory (the others wrote around it)
                         addr, tid = routing.target_address(owner), owner
                     else:
