@@ -25,13 +25,13 @@ def uninitialized_bytearray(size: int) -> bytearray:
 
 
 PAGE = 4096
-_MIN_ALIGNED = 256 << 10   # payloads from this size on may be written with O_DIRECT (storage's DIRECT_MIN)
+ALIGNED_FROM = 256 << 10   # views from this size on are page-aligned (storage writes them with O_DIRECT)
 
 
 def uninitialized_view(size: int) -> memoryview:
     """A writable view of `size` undefined bytes; from 256 KiB on it starts on a 4 KiB boundary, so a
     storage node can write a received payload straight to disk (O_DIRECT needs aligned memory)."""
-    if size < _MIN_ALIGNED or _from_string_and_size is None:
+    if size < ALIGNED_FROM or _from_string_and_size is None:
         return memoryview(uninitialized_bytearray(size))
     buf = uninitialized_bytearray(size + PAGE - 1)
     skip = -ctypes.addressof(ctypes.c_char.from_buffer(buf)) % PAGE

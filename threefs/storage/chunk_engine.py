@@ -45,6 +45,7 @@ from typing import overload
 from crc32c import crc32c
 from rocksdict import Options, Rdict
 
+from threefs.common.buffers import ALIGNED_FROM
 from threefs.common.crc_combine import crc32c_combine
 from threefs.common.errors import Code, FSError, make_error
 from threefs.common.wal_sync import WalSyncer
@@ -142,7 +143,8 @@ def _pwrite_all(fd: int, data: memoryview, pos: int) -> None:
 
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 DIRECT_ALIGN = 4096        # offset, length and buffer address of a write that bypasses the page cache
-DIRECT_MIN = 256 << 10     # smaller writes go through the page cache: a direct write waits for the disk
+DIRECT_MIN = ALIGNED_FROM  # smaller writes go through the page cache (a direct write waits for the disk);
+                           # payloads this large arrive in page-aligned receive buffers
 
 
 def direct_capable(view: memoryview, offset: int) -> bool:
