@@ -2,9 +2,10 @@
 
 The kernel asks for at most max_read (1 MiB) per request and keeps only its readahead window (8 MiB)
 in flight, so a cold sequential read waits on the storage disks with a queue that shallow. Once a
-handle has read two ranges in a row, its next ranges are fetched in SEGMENT-sized pieces, up to
+handle has read START bytes in a row, its next ranges are fetched in SEGMENT-sized pieces, up to
 MAX_AHEAD ahead of the reader (the distance doubles per request), and the kernel's requests are
-answered from those buffers. Random readers never start a window, and every window is dropped
+answered from those buffers. Random readers never start a window (counting bytes, not requests:
+small random reads of a file of a few GiB often land near the previous one), and every window is dropped
 when this mount changes the file's data (the inode's data generation moves), so reads never see
 bytes older than this mount's own writes; other mounts' writes follow close-to-open as the page
 cache does (a window lives only as long as its open handle).
@@ -20,6 +21,7 @@ from threefs.common.buffers import uninitialized_bytearray
 
 log = logging.getLogger("threefs.fuse")
 
+START = 2 << 20              # bytes read in a row (two max_read requests) before a window starts
 SEGMENT = 16 << 20           # bytes per prefetch read (16 chunks of the default layout, across its chains)
 FIRST_AHEAD = 2 * SEGMENT    # the first window, doubled per sequential request up to MAX_AHEAD
 MAX_AHEAD = 64 << 20         # how far ahead of the reader the window reaches
@@ -66,7 +68,7 @@ class SequentialPrefetch:
         self._budget = budget
         self._segments: dict[int, _Segment] = {}
         self._next = -1          # where a sequential reader's next request starts (the furthest end seen)
-        self._streak = 0
+        self._run = 0            # bytes of the current in-order run of requests
         self._ahead = FIRST_AHEAD
         self._gen = 0
 
@@ -77,15 +79,16 @@ class SequentialPrefetch:
             self.drop()
             self._gen = gen
         if abs(off - self._next) <= SEGMENT:     # in order, give or take the kernel's async readahead reordering
-            self._streak += 1
+            self._run += n
         elif self._segments and min(self._segments) <= off < self._next:
             return await self._serve(off, n)     # a late request of this stream (readahead requests overtake)
-        else:
+        else:                                    # a jump: a new run starts here (also a re-read from the start)
             self.drop()
-            self._streak = 1
+            self._next = off
+            self._run = n
             self._ahead = FIRST_AHEAD
         self._next = max(self._next, off + n)
-        if self._streak < 2:
+        if self._run < START:
             return None
         self._extend(off, length)
         self._ahead = min(MAX_AHEAD, self._ahead * 2)

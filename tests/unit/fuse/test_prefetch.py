@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 
 import pytest
 
-from threefs.fuse.prefetch import FIRST_AHEAD, MAX_AHEAD, SEGMENT, Budget, SequentialPrefetch
+from threefs.fuse.prefetch import FIRST_AHEAD, MAX_AHEAD, SEGMENT, START, Budget, SequentialPrefetch
 
 MIB = 1 << 20
 
@@ -51,6 +52,29 @@ async def test_random_reads_start_no_window() -> None:
     for off in (5 * SEGMENT, MIB, 7 * SEGMENT + 4096, 2 * SEGMENT):
         assert await p.read(off, 4096, len(f.data), 0) is None
     assert f.reads == []
+
+
+async def test_small_random_reads_near_each_other_start_no_window() -> None:
+    """Random 4 KiB reads of a 48 MiB range: a third land within a segment of the previous one, and
+    a window on any of them would read 32 MiB for 4 KiB (a window needs START bytes in a row)."""
+    f = File(3 * SEGMENT)
+    p = SequentialPrefetch(f.read_into, Budget())
+    rnd = random.Random(7)
+    for _ in range(500):
+        assert await p.read(rnd.randrange(len(f.data) // 4096) * 4096, 4096, len(f.data), 0) is None
+    assert f.reads == []
+
+
+async def test_a_reread_from_the_start_gets_a_window_again() -> None:
+    f = File(6 * SEGMENT)                            # longer than the segments kept behind the reader
+    p = SequentialPrefetch(f.read_into, Budget())
+    for _ in range(2):                               # two passes over the file on one handle (seek(0) between)
+        fetched = len(f.reads)
+        for off in range(0, len(f.data), MIB):
+            view = await p.read(off, MIB, len(f.data), 0)
+            assert off < START or (view is not None and bytes(view) == f.data[off:off + MIB])
+        assert 0 in [o for o, _ in f.reads[fetched:]]   # this pass started its own window
+    p.drop()
 
 
 async def test_window_grows_to_its_limit_and_respects_the_budget() -> None:
