@@ -228,7 +228,10 @@ class StorageClient:
                     size += item[0].length
                 if cur:
                     batches.append((addr, cur))
-            outcomes = await asyncio.gather(*(self._batch(routing, addr, items) for addr, items in batches))
+            if len(batches) == 1:     # one node (a small read): no task and gather around it
+                outcomes = [await self._batch(routing, *batches[0])]
+            else:
+                outcomes = await asyncio.gather(*(self._batch(routing, addr, items) for addr, items in batches))
             retry: list[ReadOp] = []
             retry_reason: FSError | None = None
             for (op, err) in failed:

@@ -56,3 +56,34 @@ async def test_hung_call_is_abandoned_only_when_its_chain_changes():
         await rpc.close()
         await mgmtd.close()
         await server.stop()
+
+
+async def test_a_change_right_after_the_answer_cancels_nothing_later():
+    """A routing change that lands in the same loop turn as the answer: the call returns its answer,
+    and the caller's next await is not cancelled by the change's callback running afterwards."""
+    class HeldRpc:
+        answer: asyncio.Future | None = None
+
+        async def call(self, *args, **kw):
+            self.answer = asyncio.get_running_loop().create_future()
+            return await self.answer
+
+    rpc = HeldRpc()
+    mgmtd = MgmtdClient("127.0.0.1:1")
+    mgmtd._publish(routing(1, {1: 5}))
+
+    async def caller():
+        rsp, _ = await call_fenced(rpc, mgmtd, mgmtd.routing, {1}, "127.0.0.1:2", "Storage.SpaceInfo",
+                                   spb.SpaceInfoReq(), spb.SpaceInfoRsp)
+        await asyncio.sleep(0.05)                  # what the caller does next
+        return rsp
+
+    try:
+        task = asyncio.create_task(caller())
+        while rpc.answer is None:
+            await asyncio.sleep(0)
+        rpc.answer.set_result((spb.SpaceInfoRsp(), None))   # the task's wakeup is queued first...
+        mgmtd._publish(routing(2, {1: 6}))                   # ...then the change's callback
+        assert isinstance(await asyncio.wait_for(task, 2), spb.SpaceInfoRsp)
+    finally:
+        await mgmtd.close()
