@@ -496,7 +496,9 @@ class StorageService:
             if res is None:
                 slow.append(len(results))
             results.append(res)
-        if slow:
+        if len(slow) == 1:          # one read from the disk (a random read): no task and gather around it
+            results[slow[0]] = await self._read_one(req.ios[slow[0]], nowait=False)
+        elif slow:
             done = await asyncio.gather(*(self._read_one(req.ios[i], nowait=False) for i in slow))
             for i, res in zip(slow, done):
                 results[i] = res
