@@ -345,6 +345,11 @@ class RpcServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._address = ""
 
+    @property
+    def in_flight(self) -> int:
+        """Requests being served now (each runs as a task until its response is sent)."""
+        return len(self._tasks)
+
     def register(self, method: str, request_type: type[Message], handler: Handler) -> None:
         """Serve `method` ("Service.Method"): decode `request_type`, call `handler`."""
         self._methods[method] = (request_type, handler)

@@ -114,6 +114,7 @@ class StorageService:
         self._verify: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
         self.stats = {"forward_retries": 0, "full_replace_fallbacks": 0, "force_committed": 0}
+        self.requests_in_flight: Callable[[], int] = lambda: 0   # set by the node to its RPC server's count
 
     async def _io(self, fn, *args, **kw):
         return await asyncio.get_running_loop().run_in_executor(self.pool, lambda: fn(*args, **kw))
@@ -497,7 +498,11 @@ class StorageService:
                 slow.append(len(results))
             results.append(res)
         if len(slow) == 1:          # one read from the disk (a random read): no task and gather around it
-            results[slow[0]] = await self._read_one(req.ios[slow[0]], nowait=False)
+            io = req.ios[slow[0]]
+            # Alone on an idle node, a small disk read runs right here: the hop to an I/O thread and
+            # back costs ~150 us on these VMs, half of a cold 128 KiB read. Nothing else waits meanwhile.
+            inline = io.length <= SMALL_READ and self.requests_in_flight() <= 1
+            results[slow[0]] = await self._read_one(io, nowait=False, inline=inline)
         elif slow:
             done = await asyncio.gather(*(self._read_one(req.ios[i], nowait=False) for i in slow))
             for i, res in zip(slow, done):
@@ -510,8 +515,10 @@ class StorageService:
                 out.append(data)
         return rsp, out
 
-    async def _read_one(self, io: spb.ReadIO, *, nowait: bool) -> tuple[spb.ReadResult, memoryview | None] | None:
-        """One read; with `nowait`, None when it needs the disk (then it is retried on an I/O thread)."""
+    async def _read_one(self, io: spb.ReadIO, *, nowait: bool,
+                        inline: bool = False) -> tuple[spb.ReadResult, memoryview | None] | None:
+        """One read; with `nowait`, None when it needs the disk (then it is retried on an I/O thread,
+        or with `inline` on the event loop)."""
         try:
             target, routing = await self._target_for(io.chain_id, io.chain_ver)
             if routing.public_state(io.chain_id, target.target_id) != cpb.SERVING:
@@ -528,6 +535,9 @@ class StorageService:
                                                  relaxed=io.relaxed, nowait=True)
                 except WouldBlock:
                     return None
+            elif inline:
+                buf = uninitialized_bytearray(io.length)
+                n, meta = target.engine.read(io.chunk_id, io.offset, io.length, memoryview(buf), relaxed=io.relaxed)
             else:
                 buf = uninitialized_bytearray(io.length)
                 n, meta = await self._io(target.engine.read, io.chunk_id, io.offset, io.length, memoryview(buf),
@@ -632,6 +642,7 @@ class StorageNode:
         self.service = StorageService(node_id, targets, self.mgmtd, self.rpc, io_threads=io_threads, config=config)
         self.server = RpcServer(host, port)
         self.server.register_service(SERVICE, self.service, METHODS)
+        self.service.requests_in_flight = lambda: self.server.in_flight
         self._tasks: list[asyncio.Task] = []
         self._hb_version = 0
         self._hb_wake: asyncio.Event | None = None

@@ -1,0 +1,62 @@
+"""A small read that needs the disk runs on the event loop when it is the node's only request, and on an
+I/O thread otherwise (the thread hop costs more than the read on these VMs; with other requests in
+flight the loop must stay free for them)."""
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+from page_cache_util import cached
+from test_local_states import CID, SER, UP, FakeMgmtd
+
+from threefs.net.rpc import RpcClient
+from threefs.proto import storage_pb2 as spb
+from threefs.storage.chunk_engine import ChunkEngine
+from threefs.storage.service import StorageService, Target
+
+
+def _evict(engine: ChunkEngine) -> bool:
+    """Drop the chunk's data pages from the page cache; False where the kernel kept them."""
+    ok = True
+    for path in (engine.target_dir / "data").glob(f"*/{CID.hex()}.*"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+        ok = ok and not cached(path)
+    return ok
+
+
+async def test_lone_small_disk_read_runs_on_the_loop_else_on_a_thread(tmp_path):
+    eng = ChunkEngine(tmp_path / "t", 101)
+    data = os.urandom(256 << 10)
+    eng.update(CID, update_ver=1, chain_ver=5, kind=spb.WRITE, data=data, chunk_size=1 << 20)
+    eng.commit(CID, 1, 5)
+    t = Target(101, tmp_path / "t", eng)
+    m = FakeMgmtd()
+    svc = StorageService(1, [t], m, RpcClient(), io_threads=1)   # type: ignore[arg-type]
+    svc.apply_routing(m.set(5, SER))
+    t.local_state = UP
+    calls: list[tuple[str, bool]] = []
+    read = eng.read
+
+    def spy(*args, **kw):
+        calls.append((threading.current_thread().name, kw.get("nowait", False)))
+        return read(*args, **kw)
+
+    eng.read = spy  # type: ignore[method-assign]
+    req = spb.BatchReadReq(ios=[spb.ReadIO(chain_id=1, chain_ver=5, chunk_id=CID, offset=4096, length=64 << 10)])
+    try:
+        for others, where in ((0, "MainThread"), (1, "storage-io")):
+            if not _evict(eng):
+                pytest.skip("the kernel kept the chunk's pages cached (no cold read to place)")
+            svc.requests_in_flight = lambda n=others: n + 1      # this request, plus `others`
+            calls.clear()
+            rsp, out = await svc.BatchRead(req, None)
+            assert rsp.results[0].status == 0 and bytes(out[0]) == data[4096:4096 + (64 << 10)]
+            blocking = [name for name, nowait in calls if not nowait]
+            assert len(blocking) == 1 and blocking[0].startswith(where), (others, calls)
+    finally:
+        svc.pool.shutdown()
