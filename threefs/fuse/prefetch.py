@@ -5,7 +5,7 @@ in flight, so a cold sequential read waits on the storage disks with a queue tha
 handle has read START bytes in a row, its next ranges are fetched in SEGMENT-sized pieces, up to
 MAX_AHEAD ahead of the reader (the distance doubles per request), and the kernel's requests are
 answered from those buffers. Random readers never start a window (counting bytes, not requests:
-small random reads of a file of a few GiB often land near the previous one), and every window is dropped
+random reads often land within a segment of the previous one), and every window is dropped
 when this mount changes the file's data (the inode's data generation moves), so reads never see
 bytes older than this mount's own writes; other mounts' writes follow close-to-open as the page
 cache does (a window lives only as long as its open handle).
@@ -21,7 +21,8 @@ from threefs.common.buffers import uninitialized_bytearray
 
 log = logging.getLogger("threefs.fuse")
 
-START = 2 << 20              # bytes read in a row (two max_read requests) before a window starts
+START = 8 << 20              # bytes read in a row before a window starts (the kernel's own window: less
+                             # is often reached by chance, e.g. 1 MiB random reads of a 128 MiB file)
 SEGMENT = 16 << 20           # bytes per prefetch read (16 chunks of the default layout, across its chains)
 FIRST_AHEAD = 2 * SEGMENT    # the first window, doubled per sequential request up to MAX_AHEAD
 MAX_AHEAD = 64 << 20         # how far ahead of the reader the window reaches
@@ -63,9 +64,10 @@ def _retrieve(task: asyncio.Task[int]) -> None:
 class SequentialPrefetch:
     """The read-ahead window of one open handle."""
 
-    def __init__(self, read_into: ReadInto, budget: Budget) -> None:
+    def __init__(self, read_into: ReadInto, budget: Budget, start: int = START) -> None:
         self._read_into = read_into
         self._budget = budget
+        self._start = start
         self._segments: dict[int, _Segment] = {}
         self._next = -1          # where a sequential reader's next request starts (the furthest end seen)
         self._run = 0            # bytes of the current in-order run of requests
@@ -88,7 +90,7 @@ class SequentialPrefetch:
             self._run = n
             self._ahead = FIRST_AHEAD
         self._next = max(self._next, off + n)
-        if self._run < START:
+        if self._run < self._start:
             return None
         self._extend(off, length)
         self._ahead = min(MAX_AHEAD, self._ahead * 2)
