@@ -69,7 +69,7 @@ class SequentialPrefetch:
         self._budget = budget
         self._start = start
         self._segments: dict[int, _Segment] = {}
-        self._next = -1          # where a sequential reader's next request starts (the furthest end seen)
+        self._next = -1          # where a sequential reader's next request starts (the run's furthest end)
         self._run = 0            # bytes of the current in-order run of requests
         self._ahead = FIRST_AHEAD
         self._gen = 0

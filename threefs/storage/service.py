@@ -535,13 +535,11 @@ class StorageService:
                                                  relaxed=io.relaxed, nowait=True)
                 except WouldBlock:
                     return None
-            elif inline:
-                buf = uninitialized_bytearray(io.length)
-                n, meta = target.engine.read(io.chunk_id, io.offset, io.length, memoryview(buf), relaxed=io.relaxed)
             else:
                 buf = uninitialized_bytearray(io.length)
-                n, meta = await self._io(target.engine.read, io.chunk_id, io.offset, io.length, memoryview(buf),
-                                         relaxed=io.relaxed)
+                args = (io.chunk_id, io.offset, io.length, memoryview(buf))
+                n, meta = (target.engine.read(*args, relaxed=io.relaxed) if inline
+                           else await self._io(target.engine.read, *args, relaxed=io.relaxed))
             return self._read_result(meta, n), memoryview(buf)[:n]
         except FSError as e:
             return spb.ReadResult(status=int(e.code)), None
