@@ -1,4 +1,4 @@
-"""Page-cache residency of a file, for tests that check which replica caches a chunk."""
+"""Page-cache residency of a file, for tests that check which replica caches a chunk or need a cold read."""
 from __future__ import annotations
 
 import os
@@ -11,5 +11,14 @@ def cached(path) -> bool:
     fd = os.open(path, os.O_RDONLY)
     try:
         return page_map.map_if_resident(fd, 0, 1) is not None
+    finally:
+        os.close(fd)
+
+
+def evict(path) -> None:
+    """Drop the clean cached pages of `path` (dirty ones stay: sync first)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from itest_util import chunk_location, rand_bytes, start_cluster, target_dir
-from page_cache_util import cached
+from page_cache_util import cached, evict
 
 from threefs.client.fs import Client
 from threefs.storage import page_map
@@ -18,14 +18,6 @@ MIB = 1 << 20
 
 def _files(dc, target_id: int, chunk_id: bytes) -> list[Path]:
     return sorted((target_dir(dc, target_id) / "data").glob(f"*/{chunk_id.hex()}.*"))
-
-
-def _evict(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
 
 
 def _direct_io_works(directory: Path) -> bool:
@@ -68,7 +60,7 @@ def test_one_replica_caches_each_chunk_and_serves_its_reads(tmp_path):
             assert len({owner for owner, _, _ in chunks}) > 1     # reads spread over the nodes
             for _, replicas, chunk_id in chunks:                  # cold: a read must now go to some disk
                 for t in replicas:
-                    _evict(_files(dc, t, chunk_id)[0])
+                    evict(_files(dc, t, chunk_id)[0])
             assert c.read_file("/big") == data
             for owner, replicas, chunk_id in chunks:              # served by the owner alone
                 for t in replicas:

@@ -11,6 +11,7 @@ import pytest
 from crc32c import crc32c
 
 from itest_util import CHUNK, chunk_data_path, chunk_location, flip_byte, query_chunk_cli, rand_bytes
+from page_cache_util import evict
 from threefs.client.fs import AsyncClient, Client
 from threefs.common.errors import Code, FSError
 from threefs.mgmtd.client import MgmtdClient
@@ -396,11 +397,7 @@ def test_cold_chunks_are_read_from_disk_on_io_threads(cluster, client, workdir):
         chain, cid = chunk_location(client, path, index)
         for tid in replicas(client, chain):
             rsp = query(client, tid, cid)
-            fd = os.open(chunk_data_path(cluster, tid, cid, rsp.meta.commit_ver), os.O_RDONLY)
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            finally:
-                os.close(fd)
+            evict(chunk_data_path(cluster, tid, cid, rsp.meta.commit_ver))
     with Client(cluster.mgmtd_address) as fresh:
         assert fresh.read_file(path) == data
         with fresh.open(path, "rb") as f:

@@ -14,7 +14,7 @@ import pytest
 from crc32c import crc32c
 
 from engine_util import CS, cid, content, put, write
-from page_cache_util import cached
+from page_cache_util import cached, evict
 from threefs.common.errors import Code, FSError
 from threefs.proto.storage_pb2 import CLEAN, COMMIT, EXTEND, REMOVE, TRUNCATE, WRITE
 from threefs.storage import page_map
@@ -580,11 +580,7 @@ def test_nowait_read_serves_cached_bytes_and_defers_cold_ones(eng):
     n, _ = eng.read(cid(1), 0, CS, out, nowait=True)  # just written: cached
     assert n == CS and bytes(out) == data
     eng.sync()  # clean pages can be dropped
-    fd = os.open(eng._path(cid(1), 1), os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
+    evict(eng._path(cid(1), 1))
     with pytest.raises(WouldBlock):
         eng.read(cid(1), 0, CS, bytearray(CS), nowait=True)
     n, _ = eng.read(cid(1), 0, CS, out)  # the blocking read (on an I/O thread in the service) still works
@@ -668,11 +664,7 @@ def test_read_view_serves_committed_cached_bytes_without_copying(eng):
     assert code_of(ei) == Code.CHUNK_NOT_COMMIT
     eng.commit(c, 2, 1)
     eng.sync()
-    fd = os.open(eng._path(c, 2), os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
+    evict(eng._path(c, 2))
     with pytest.raises(WouldBlock):
         eng.read_view(c, 0, CS)
     # corruption is caught in the mapped bytes too

@@ -7,7 +7,7 @@ import os
 import threading
 
 import pytest
-from page_cache_util import cached
+from page_cache_util import cached, evict
 from test_local_states import CID, SER, UP, FakeMgmtd
 
 from threefs.net.rpc import RpcClient
@@ -20,11 +20,7 @@ def _evict(engine: ChunkEngine) -> bool:
     """Drop the chunk's data pages from the page cache; False where the kernel kept them."""
     ok = True
     for path in (engine.target_dir / "data").glob(f"*/{CID.hex()}.*"):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
+        evict(path)
         ok = ok and not cached(path)
     return ok
 
