@@ -15,10 +15,22 @@ def cached(path) -> bool:
         os.close(fd)
 
 
-def evict(path) -> None:
-    """Drop the clean cached pages of `path` (dirty ones stay: sync first)."""
+def any_cached(path, offset: int, length: int) -> bool:
+    """Whether any page of `[offset, offset+length)` of `path` is in the page cache."""
     fd = os.open(path, os.O_RDONLY)
     try:
+        first = offset - offset % page_map.PAGE
+        return any(page_map.map_if_resident(fd, off, 1) is not None
+                   for off in range(first, offset + length, page_map.PAGE))
+    finally:
+        os.close(fd)
+
+
+def evict(path) -> None:
+    """Drop the cached pages of `path`; it is synced first, as the kernel keeps dirty pages."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)

@@ -7,7 +7,7 @@ import os
 import threading
 
 import pytest
-from page_cache_util import cached, evict
+from page_cache_util import any_cached, evict
 from test_local_states import CID, SER, UP, FakeMgmtd
 
 from threefs.net.rpc import RpcClient
@@ -16,13 +16,12 @@ from threefs.storage.chunk_engine import ChunkEngine
 from threefs.storage.service import StorageService, Target
 
 
-def _evict(engine: ChunkEngine) -> bool:
-    """Drop the chunk's data pages from the page cache; False where the kernel kept them."""
-    ok = True
-    for path in (engine.target_dir / "data").glob(f"*/{CID.hex()}.*"):
+def _evict(engine: ChunkEngine, offset: int, length: int) -> bool:
+    """Drop the chunk's data pages from the page cache; False where the kernel kept any page of the range."""
+    paths = list((engine.target_dir / "data").glob(f"*/{CID.hex()}.*"))
+    for path in paths:
         evict(path)
-        ok = ok and not cached(path)
-    return ok
+    return bool(paths) and not any(any_cached(p, offset, length) for p in paths)
 
 
 async def test_lone_small_disk_read_runs_on_the_loop_else_on_a_thread(tmp_path):
@@ -46,7 +45,7 @@ async def test_lone_small_disk_read_runs_on_the_loop_else_on_a_thread(tmp_path):
     req = spb.BatchReadReq(ios=[spb.ReadIO(chain_id=1, chain_ver=5, chunk_id=CID, offset=4096, length=64 << 10)])
     try:
         for others, where in ((0, "MainThread"), (1, "storage-io")):
-            if not _evict(eng):
+            if not _evict(eng, 4096, 64 << 10):
                 pytest.skip("the kernel kept the chunk's pages cached (no cold read to place)")
             svc.requests_in_flight = lambda n=others: n + 1      # this request, plus `others`
             calls.clear()
