@@ -1,12 +1,15 @@
 """Large writes: one replica per chunk keeps it in its page cache, the others write it past the cache
-(O_DIRECT), and reads are served by that one replica (real processes, 1 MiB chunks)."""
+(O_DIRECT), and reads are served by that one replica, past the page cache once it is cold (real
+processes, 1 MiB chunks)."""
 from __future__ import annotations
 
 import ctypes
 import os
+import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from itest_util import chunk_location, rand_bytes, start_cluster, target_dir
 from page_cache_util import cached, evict
 
@@ -35,6 +38,19 @@ def _direct_io_works(directory: Path) -> bool:
         probe.unlink()
 
 
+def _read_bytes_sent(dc) -> dict[int, float]:
+    """Payload bytes each storage node has sent in answer to reads, from its Prometheus endpoint."""
+    out = {}
+    for p in dc.status()["processes"]:
+        if p["role"] == "storage":
+            text = urllib.request.urlopen(p["metrics"], timeout=10).read().decode()
+            out[p["node_id"]] = sum(
+                s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+                if s.name == "threefs_rpc_payload_bytes_total"
+                and s.labels == {"method": "Storage.BatchRead", "direction": "out"})
+    return out
+
+
 @pytest.mark.skipif(not page_map.AVAILABLE, reason="mmap/mincore are needed to see page-cache residency")
 def test_one_replica_caches_each_chunk_and_serves_its_reads(tmp_path):
     if not _direct_io_works(tmp_path):
@@ -61,9 +77,13 @@ def test_one_replica_caches_each_chunk_and_serves_its_reads(tmp_path):
             for _, replicas, chunk_id in chunks:                  # cold: a read must now go to some disk
                 for t in replicas:
                     evict(_files(dc, t, chunk_id)[0])
+            before = _read_bytes_sent(dc)
             assert c.read_file("/big") == data
-            for owner, replicas, chunk_id in chunks:              # served by the owner alone
+            sent = {node: n - before[node] for node, n in _read_bytes_sent(dc).items()}
+            owned = {node: MIB * sum(owner // 100 == node for owner, _, _ in chunks) for node in sent}
+            assert sent == owned                                  # each chunk served by its owner alone
+            for _, replicas, chunk_id in chunks:                  # large cold reads go past the page cache
                 for t in replicas:
-                    assert cached(_files(dc, t, chunk_id)[0]) == (t == owner)
+                    assert not cached(_files(dc, t, chunk_id)[0])
     finally:
         dc.down()

@@ -45,7 +45,7 @@ from typing import overload
 from crc32c import crc32c
 from rocksdict import Options, Rdict
 
-from threefs.common.buffers import ALIGNED_FROM
+from threefs.common.buffers import ALIGNED_FROM, uninitialized_view
 from threefs.common.crc_combine import crc32c_combine
 from threefs.common.errors import Code, FSError, make_error
 from threefs.common.wal_sync import WalSyncer
@@ -178,6 +178,17 @@ def _pwrite_direct(fd: int, data: memoryview, pos: int) -> bool:
         return False
     finally:
         fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+
+
+def _pread_direct(fd: int, buf: memoryview, pos: int) -> int:
+    """Fill `buf` (aligned address and length) from `pos` with an O_DIRECT fd; the bytes read (fewer at EOF)."""
+    got = 0
+    while got < len(buf):
+        n = os.preadv(fd, [buf[got:]], pos + got)
+        if n == 0 or n % DIRECT_ALIGN:   # end of file (a direct read only stops short there)
+            return got + n
+        got += n
+    return got
 
 
 class WouldBlock(Exception):
@@ -361,6 +372,7 @@ class ChunkEngine:
         self._unsynced_dirs: set[str] = {str(self.target_dir), str(self._data)}
         self._chunks = sum(1 for _ in self._db.keys())
         self._closed = False
+        self._direct_reads = True   # cleared when the file system refuses O_DIRECT
 
     # ----------------------------------------------------------------------------------- basics
 
@@ -861,6 +873,59 @@ class ChunkEngine:
                 continue  # committed over, replaced or removed meanwhile: the mapped file may be stale
             whole = first == 0 and stop == size  # the stored whole-content CRC covers it: no folding
             if not (crc32c(view) == meta.checksum if whole else _blocks_ok([view], first, stop, crcs)):
+                raise make_error(Code.CHECKSUM_MISMATCH, f"chunk {chunk_id.hex()} v{ver} is corrupt near offset {offset}")
+            return view[offset - first:offset - first + n], meta
+        raise make_error(Code.CHUNK_NOT_COMMIT, f"chunk {chunk_id.hex()} kept changing during the read")
+
+    def read_direct(self, chunk_id: bytes, offset: int, length: int) -> tuple[memoryview, ChunkMeta] | None:
+        """The committed bytes `[offset, offset+length)` read past the page cache (O_DIRECT), or None
+        where the file system refuses direct I/O (then use read()).
+
+        For large reads that missed the page cache: the kernel's buffered path would allocate cache
+        pages, fill them and copy them out again, which costs more CPU than the read itself on these
+        VMs (~0.3-0.9 s per GiB against ~0.1 s direct). The whole blocks the range touches land in one
+        aligned buffer and the returned view is a slice of it: no copy. Errors and CRC checks as read().
+        """
+        if not (_O_DIRECT and self._direct_reads):
+            return None
+        chunk_id = bytes(chunk_id)
+        if offset < 0 or length < 0:
+            raise make_error(Code.INVALID_ARGUMENT, f"bad read range {offset}+{length}")
+        for _ in range(_READ_ATTEMPTS):
+            meta, ver, size, crcs = self._readable_version(chunk_id, relaxed=False)
+            n = max(0, min(offset + length, size) - offset)
+            if not n:
+                return memoryview(b""), meta
+            first, stop = _block_span(offset, n, size)
+            span = -(-(stop - first) // DIRECT_ALIGN) * DIRECT_ALIGN
+            if span < ALIGNED_FROM:
+                return None         # the buffer would not be page-aligned: a small read is buffered
+            buf = uninitialized_view(span)
+            path = self._path(chunk_id, ver)
+            try:
+                fd = os.open(path, os.O_RDONLY | _O_CLOEXEC | _O_DIRECT)
+            except FileNotFoundError:
+                continue  # committed over or removed since the lookup
+            except OSError as e:
+                if e.errno == errno.EINVAL:
+                    self._direct_reads = False      # this file system has no direct I/O
+                    return None
+                raise make_error(Code.IO_ERROR, f"opening {path}: {e}") from e
+            try:
+                got = _pread_direct(fd, buf, first)
+            except OSError as e:
+                if e.errno == errno.EINVAL:
+                    self._direct_reads = False
+                    return None
+                raise make_error(Code.IO_ERROR, f"reading {path}: {e}") from e
+            finally:
+                os.close(fd)
+            if _content(self.get(chunk_id), ver) != _content(meta, ver):
+                continue  # the version read was committed over, replaced or removed meanwhile
+            view = buf[:stop - first]
+            whole = first == 0 and stop == size  # the stored whole-content CRC covers it: no folding
+            if got < stop - first or not (crc32c(view) == meta.checksum if whole
+                                          else _blocks_ok([view], first, stop, crcs)):
                 raise make_error(Code.CHECKSUM_MISMATCH, f"chunk {chunk_id.hex()} v{ver} is corrupt near offset {offset}")
             return view[offset - first:offset - first + n], meta
         raise make_error(Code.CHUNK_NOT_COMMIT, f"chunk {chunk_id.hex()} kept changing during the read")

@@ -536,6 +536,10 @@ class StorageService:
                 except WouldBlock:
                     return None
             else:
+                if not io.relaxed and io.length > SMALL_READ:   # a large cold read skips the page cache
+                    got = await self._io(target.engine.read_direct, io.chunk_id, io.offset, io.length)
+                    if got is not None:
+                        return self._read_result(got[1], len(got[0])), got[0]
                 buf = uninitialized_bytearray(io.length)
                 args = (io.chunk_id, io.offset, io.length, memoryview(buf))
                 n, meta = (target.engine.read(*args, relaxed=io.relaxed) if inline

@@ -749,3 +749,41 @@ def test_direct_update_bypasses_the_page_cache(eng):
     eng.commit(odd, 1, 1)
     assert cached(eng._path(odd, 1)) and content(eng, odd) == data[512:512 + DIRECT_MIN]
     eng.sync()
+
+
+def test_read_direct_skips_the_page_cache_with_read_semantics(eng):
+    """read_direct: the bytes and CRC checks of read(), the pages left uncached; None for small spans."""
+    from page_cache_util import any_cached
+
+    if not page_map.AVAILABLE:
+        pytest.skip("mmap/mincore are needed to see page-cache residency")
+    c = cid(6)
+    data = os.urandom(CS - 1000)                          # a tail that is not a whole page
+    put(eng, c, 1, 0, data)
+    eng.sync()
+    path = eng._path(c, 1)
+    evict(path)
+    got = eng.read_direct(c, 0, CS)
+    if got is None:
+        pytest.skip(f"the file system under {eng.target_dir} refuses O_DIRECT reads")
+    view, meta = got
+    assert bytes(view) == data and meta.commit_ver == 1
+    assert not any_cached(path, 0, len(data))             # it came from the disk, not through the cache
+    view, _ = eng.read_direct(c, 70_000, 400_000)         # not block-aligned: the touched blocks are read
+    assert bytes(view) == data[70_000:470_000]
+    assert eng.read_direct(c, 0, 4096) is None            # a small span stays buffered
+    assert bytes(eng.read_direct(c, CS, 10)[0]) == b""
+    write(eng, c, 2, 0, b"x" * 10)                         # a pending version is not served
+    with pytest.raises(FSError) as ei:
+        eng.read_direct(c, 0, CS)
+    assert code_of(ei) == Code.CHUNK_NOT_COMMIT
+    c2 = cid(7)                                           # a corrupt block on disk is caught
+    put(eng, c2, 1, 0, data)
+    with open(eng._path(c2, 1), "r+b") as f:
+        f.seek(5 * BLOCK_SIZE + 7)
+        f.write(bytes([data[5 * BLOCK_SIZE + 7] ^ 0xFF]))
+    for off, n in ((0, CS), (4 * BLOCK_SIZE, 5 * BLOCK_SIZE)):
+        with pytest.raises(FSError) as ei:
+            eng.read_direct(c2, off, n)
+        assert code_of(ei) == Code.CHECKSUM_MISMATCH
+    assert bytes(eng.read_direct(c2, 6 * BLOCK_SIZE, 5 * BLOCK_SIZE)[0]) == data[6 * BLOCK_SIZE:11 * BLOCK_SIZE]

@@ -1,6 +1,6 @@
-"""A small read that needs the disk runs on the event loop when it is the node's only request, and on an
-I/O thread otherwise (the thread hop costs more than the read on these VMs; with other requests in
-flight the loop must stay free for them)."""
+"""Where a read that misses the page cache runs: a small one on the event loop when it is the node's only
+request, and on an I/O thread otherwise (the thread hop costs more than the read on these VMs; with other
+requests in flight the loop must stay free for them); a large one with O_DIRECT on an I/O thread."""
 from __future__ import annotations
 
 import os
@@ -53,5 +53,31 @@ async def test_lone_small_disk_read_runs_on_the_loop_else_on_a_thread(tmp_path):
             assert rsp.results[0].status == 0 and bytes(out[0]) == data[4096:4096 + (64 << 10)]
             blocking = [name for name, nowait in calls if not nowait]
             assert len(blocking) == 1 and blocking[0].startswith(where), (others, calls)
+    finally:
+        svc.pool.shutdown()
+
+
+async def test_large_cold_read_is_served_past_the_page_cache(tmp_path):
+    """A read larger than SMALL_READ whose pages are not cached is read with O_DIRECT (no page-cache
+    fill and copy); the same read with its pages cached is served from the cache."""
+    eng = ChunkEngine(tmp_path / "t", 101)
+    data = os.urandom(1 << 20)
+    eng.update(CID, update_ver=1, chain_ver=5, kind=spb.WRITE, data=data, chunk_size=1 << 20)
+    eng.commit(CID, 1, 5)
+    t = Target(101, tmp_path / "t", eng)
+    m = FakeMgmtd()
+    svc = StorageService(1, [t], m, RpcClient(), io_threads=1)   # type: ignore[arg-type]
+    svc.apply_routing(m.set(5, SER))
+    t.local_state = UP
+    req = spb.BatchReadReq(ios=[spb.ReadIO(chain_id=1, chain_ver=5, chunk_id=CID, offset=0, length=1 << 20)])
+    try:
+        if not _evict(eng, 0, 1 << 20):
+            pytest.skip("the kernel kept the chunk's pages cached (no cold read to place)")
+        rsp, out = await svc.BatchRead(req, None)
+        assert rsp.results[0].status == 0 and bytes(out[0]) == data
+        if eng._direct_reads is False:
+            pytest.skip(f"the file system under {tmp_path} refuses O_DIRECT reads")
+        path = next((eng.target_dir / "data").glob(f"*/{CID.hex()}.*"))
+        assert not any_cached(path, 0, 1 << 20)
     finally:
         svc.pool.shutdown()
