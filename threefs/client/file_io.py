@@ -95,6 +95,13 @@ class FileIO:
                 raise OSError(-op.result, f"read of chunk {op.chunk_id.hex()} failed: {os.strerror(-op.result)}")
             if op.result < op.length:
                 op.dest[op.result:op.length] = bytes(op.length - op.result)
+        for op in ops:
+            # The read is over. asyncio.gather leaves reference cycles that hold the ops until the cyclic
+            # GC runs; released now, their views no longer pin `dest` (a pooled buffer can be reused).
+            try:
+                op.dest.release()
+            except BufferError:
+                pass
         return n
 
     def read_inline(self, offset: int, dest: memoryview, n: int) -> int:

@@ -196,3 +196,32 @@ async def test_two_readers_of_one_failed_segment_both_get_the_error() -> None:
                                 return_exceptions=True)
     assert isinstance(a, OSError) and isinstance(b, OSError)
     p.drop()
+
+
+async def test_segment_buffers_are_reused_but_never_while_a_view_of_them_lives() -> None:
+    f = File(12 * SEGMENT)
+    budget = Budget()
+    p = SequentialPrefetch(f.read_into, budget, start=2 * MIB)
+    seen: set[int] = set()
+    real_buffer = budget.buffer
+
+    def buffer(n: int) -> bytearray:
+        b = real_buffer(n)
+        seen.add(id(b))
+        return b
+
+    budget.buffer = buffer  # type: ignore[method-assign]
+    held = None
+    for off in range(0, len(f.data), MIB):
+        view = await p.read(off, MIB, len(f.data), 0)
+        if off == 4 * SEGMENT:
+            held = view                        # a reply not yet sent: its segment's buffer must stay as is
+        if view is not None:
+            assert bytes(view) == f.data[off:off + MIB], off
+    segments = len(f.reads)
+    assert segments == 12 and len(seen) < segments                # later segments reused earlier buffers
+    assert held is not None and bytes(held) == f.data[4 * SEGMENT:4 * SEGMENT + MIB]
+    p.drop()
+    assert all(len(b) == SEGMENT for b in budget.spare) and budget.used == 0
+    assert all(b is not held.obj for b in budget.spare)           # still viewed: not kept for reuse
+    held.release()
