@@ -123,8 +123,11 @@ def meta(host, port, node_id, log_level, metrics_port, mgmtd_address, kv, chunk_
 @click.option("--io-threads", type=int, default=8, show_default=True)
 @click.option("--resync-rate-mb", type=float, default=0.0, show_default=True,
               help="Cap on resync traffic sent by this node, MiB/s (0: no cap).")
+@click.option("--direct-reads/--buffered-reads", default=True, show_default=True,
+              help="Read chunks that are not in the page cache past it (O_DIRECT: less CPU, nothing cached), "
+                   "or through it (when clients re-read a working set that fits in this node's memory).")
 def storage(host, port, node_id, log_level, metrics_port, mgmtd_address, targets, heartbeat_interval, io_threads,
-            resync_rate_mb) -> None:
+            resync_rate_mb, direct_reads) -> None:
     """Run a storage server owning one or more targets (framed RPC)."""
     from threefs.storage.service import StorageConfig, StorageNode
     setup_logging(log_level)
@@ -138,7 +141,8 @@ def storage(host, port, node_id, log_level, metrics_port, mgmtd_address, targets
 
     async def start():
         node = StorageNode(node_id, dirs, mgmtd_address, host=host, port=port, heartbeat_interval=heartbeat_interval,
-                           io_threads=io_threads, config=StorageConfig(resync_rate=resync_rate_mb * (1 << 20)))
+                           io_threads=io_threads, config=StorageConfig(resync_rate=resync_rate_mb * (1 << 20),
+                                                               direct_reads=direct_reads))
         address = await node.start()
         return address, node.stop
 

@@ -77,7 +77,8 @@ class Target:
 
 @dataclass(frozen=True)
 class StorageConfig:
-    """Timing of forwarding retries, resync and stall detection (3FS: 100 ms .. 1 s backoff, 60 s total)."""
+    """Timing of forwarding retries, resync and stall detection (3FS: 100 ms .. 1 s backoff, 60 s total),
+    and whether large cold reads bypass the page cache."""
 
     forward_timeout: float = 30.0
     forward_first_delay: float = 0.1
@@ -87,6 +88,7 @@ class StorageConfig:
     resync_retry_gap: float = 1.0
     stall_threshold: float = 1.0      # an event-loop gap this long (SIGSTOP, freeze) forces a routing refresh
     resync_rate: float = 0.0          # bytes/s of resync writes this node sends (0: unlimited)
+    direct_reads: bool = True         # large reads that miss the page cache skip it (O_DIRECT), as in 3FS
 
 
 class StorageService:
@@ -536,7 +538,7 @@ class StorageService:
                 except WouldBlock:
                     return None
             else:
-                if not io.relaxed and io.length > SMALL_READ:   # a large cold read skips the page cache
+                if self.config.direct_reads and not io.relaxed and io.length > SMALL_READ:   # skips the page cache
                     got = await self._io(target.engine.read_direct, io.chunk_id, io.offset, io.length)
                     if got is not None:
                         return self._read_result(got[1], len(got[0])), got[0]

@@ -13,7 +13,7 @@ from test_local_states import CID, SER, UP, FakeMgmtd
 from threefs.net.rpc import RpcClient
 from threefs.proto import storage_pb2 as spb
 from threefs.storage.chunk_engine import ChunkEngine
-from threefs.storage.service import StorageService, Target
+from threefs.storage.service import StorageConfig, StorageService, Target
 
 
 def _evict(engine: ChunkEngine, offset: int, length: int) -> bool:
@@ -57,16 +57,18 @@ async def test_lone_small_disk_read_runs_on_the_loop_else_on_a_thread(tmp_path):
         svc.pool.shutdown()
 
 
-async def test_large_cold_read_is_served_past_the_page_cache(tmp_path):
+@pytest.mark.parametrize("direct", [True, False])
+async def test_large_cold_read_is_served_past_the_page_cache(tmp_path, direct):
     """A read larger than SMALL_READ whose pages are not cached is read with O_DIRECT (no page-cache
-    fill and copy); the same read with its pages cached is served from the cache."""
+    fill and copy), unless the node is configured for buffered reads (`--buffered-reads`)."""
     eng = ChunkEngine(tmp_path / "t", 101)
     data = os.urandom(1 << 20)
     eng.update(CID, update_ver=1, chain_ver=5, kind=spb.WRITE, data=data, chunk_size=1 << 20)
     eng.commit(CID, 1, 5)
     t = Target(101, tmp_path / "t", eng)
     m = FakeMgmtd()
-    svc = StorageService(1, [t], m, RpcClient(), io_threads=1)   # type: ignore[arg-type]
+    svc = StorageService(1, [t], m, RpcClient(), io_threads=1,   # type: ignore[arg-type]
+                         config=StorageConfig(direct_reads=direct))
     svc.apply_routing(m.set(5, SER))
     t.local_state = UP
     req = spb.BatchReadReq(ios=[spb.ReadIO(chain_id=1, chain_ver=5, chunk_id=CID, offset=0, length=1 << 20)])
@@ -78,6 +80,6 @@ async def test_large_cold_read_is_served_past_the_page_cache(tmp_path):
         if eng._direct_reads is False:
             pytest.skip(f"the file system under {tmp_path} refuses O_DIRECT reads")
         path = next((eng.target_dir / "data").glob(f"*/{CID.hex()}.*"))
-        assert not any_cached(path, 0, 1 << 20)
+        assert any_cached(path, 0, 1 << 20) == (not direct)
     finally:
         svc.pool.shutdown()
