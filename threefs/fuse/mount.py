@@ -48,6 +48,16 @@ def mount_device(mountpoint: str) -> str | None:
     return found
 
 
+def readahead_bytes(mountpoint: str) -> int | None:
+    """The kernel's read-ahead window of the mount (its bdi read_ahead_kb), or None if unreadable."""
+    dev = mount_device(mountpoint)
+    try:
+        with open(f"/sys/class/bdi/{dev}/read_ahead_kb") as f:
+            return int(f.read()) << 10
+    except (OSError, ValueError):
+        return None
+
+
 def raise_readahead(mountpoint: str, kb: int = READ_AHEAD_KB) -> bool:
     """Raise the mount's bdi read_ahead_kb (root only); returns whether it took."""
     dev = mount_device(mountpoint)
@@ -101,8 +111,10 @@ def unmount(mountpoint: str, lazy: bool = False) -> None:
     subprocess.run(cmd, check=True, capture_output=True, text=True)
 
 
-async def _flush_periodically(ops: ThreeFSOperations, interval: float = FLUSH_INTERVAL) -> None:
+async def _flush_periodically(ops: ThreeFSOperations, mountpoint: str, interval: float = FLUSH_INTERVAL) -> None:
+    """Flush idle write buffers; follow the kernel's read-ahead window, which an admin may change."""
     while True:
+        ops.prefetch_budget.follow_readahead(readahead_bytes(mountpoint))
         await asyncio.sleep(interval)
         await ops.flush_all()
 
@@ -136,7 +148,7 @@ async def serve(mgmtd: str, mountpoint: str, options: MountOptions, *, allow_oth
         if not main.done():
             raise_readahead(mountpoint)
             raise_max_background(mountpoint)
-            tasks.append(asyncio.ensure_future(_flush_periodically(ops)))
+            tasks.append(asyncio.ensure_future(_flush_periodically(ops, mountpoint)))
             print(ready.format(mountpoint=mountpoint), flush=True)
         await asyncio.wait({main, stop}, return_when=asyncio.FIRST_COMPLETED)
         if main.done():

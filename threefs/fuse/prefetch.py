@@ -45,6 +45,14 @@ class Budget:
         self.limit = limit
         self.used = 0
         self.spare: list[bytearray] = []
+        self.reorder = SEGMENT      # how far ahead of a stream a request may land and still be in order
+
+    def follow_readahead(self, window: int | None) -> None:
+        """The kernel keeps two read-ahead windows in flight (the current one and the next) and their
+        requests reach the daemon in any order, so a stream's next request may land up to two windows
+        ahead of the furthest one seen. `window` is the mount's read_ahead_kb in bytes (admins raise it)."""
+        if window is not None:
+            self.reorder = max(SEGMENT, 2 * window)
 
     def take(self, n: int) -> bool:
         if self.used + n > self.limit:
@@ -110,7 +118,8 @@ class SequentialPrefetch:
         if gen != self._gen:
             self.drop()
             self._gen = gen
-        if abs(off - self._next) <= SEGMENT:     # in order, give or take the kernel's async readahead reordering
+        reach = self._budget.reorder
+        if abs(off - self._next) <= reach:       # in order, give or take the kernel's readahead reordering
             self._run += n
         elif self._segments and min(self._segments) <= off < self._next:
             return await self._serve(off, n)     # a late request of this stream (readahead requests overtake)
@@ -127,11 +136,14 @@ class SequentialPrefetch:
         return await self._serve(off, n)
 
     def _extend(self, off: int, length: int) -> None:
-        """Start the segments covering [off, next + ahead) that are not in flight; forget those well behind."""
-        for start in [s for s in self._segments if s + SEGMENT <= self._next - BEHIND]:
+        """Start the segments covering [off, next + ahead) that are not in flight; forget those well behind
+        (a late request from further back is read directly rather than fetching a segment again)."""
+        behind = self._next - max(BEHIND, self._budget.reorder)
+        for start in [s for s in self._segments if s + SEGMENT <= behind]:
             self._forget(start)
         end = min(length, self._next + self._ahead)
-        floor = off - off % SEGMENT
+        floor = max(off, behind)
+        floor -= floor % SEGMENT
         for start in range(floor, end, SEGMENT):
             if start in self._segments:
                 continue

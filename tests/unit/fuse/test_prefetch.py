@@ -225,3 +225,37 @@ async def test_segment_buffers_are_reused_but_never_while_a_view_of_them_lives()
     assert all(len(b) == SEGMENT for b in budget.spare) and budget.used == 0
     assert all(b is not held.obj for b in budget.spare)           # still viewed: not kept for reuse
     held.release()
+
+
+async def _kernel_like_stream(p: SequentialPrefetch, f: File, window: int) -> int:
+    """Read `f` in 1 MiB requests as the kernel sends a raised read-ahead window: two windows in flight,
+    so a request may reach the daemon up to two windows' worth of requests early or late. Returns the
+    requests not served from the window."""
+    rnd = random.Random(7)
+    spread = 2 * window // MIB
+    offs = sorted(range(0, len(f.data), MIB), key=lambda o: o // MIB + rnd.uniform(0, spread))
+    direct = 0
+    for o in offs:
+        view = await p.read(o, MIB, len(f.data), 0)
+        assert view is None or bytes(view) == f.data[o:o + MIB], o
+        direct += view is None
+    return direct
+
+
+@pytest.mark.parametrize("window_mib", [16, 32, 64])
+async def test_a_raised_kernel_readahead_keeps_one_window(window_mib: int) -> None:
+    """An admin may raise the mount's read_ahead_kb: requests then land further ahead of the stream,
+    out of order; the window must follow instead of restarting (which read the file several times)."""
+    f = File(256 * MIB)
+    budget = Budget()
+    budget.follow_readahead(window_mib * MIB)
+    p = SequentialPrefetch(f.read_into, budget)
+    direct = await _kernel_like_stream(p, f, window_mib * MIB)
+    assert sum(n for _, n in f.reads) == len(f.data)             # every segment fetched once
+    assert direct * MIB <= 2 * window_mib * MIB                   # only the first windows, before the start
+    p.drop()
+    if window_mib >= 32:                                          # a window the default reach does not cover:
+        f2 = File(256 * MIB)                                      # without following it, the stream keeps
+        p2 = SequentialPrefetch(f2.read_into, Budget())           # restarting and is mostly read directly
+        assert await _kernel_like_stream(p2, f2, window_mib * MIB) > 10 * direct
+        p2.drop()
