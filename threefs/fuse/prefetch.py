@@ -71,8 +71,8 @@ class Budget:
 
     def recycle(self, buf: bytearray) -> None:
         """Keep `buf` for a later segment if it is whole, unshared and within the limit."""
-        if (len(buf) == SEGMENT and len(self.spare) < SPARE and self.used + (len(self.spare) + 1) * SEGMENT <= self.limit
-                and _unshared(buf)):
+        room = len(self.spare) < SPARE and self.used + (len(self.spare) + 1) * SEGMENT <= self.limit
+        if len(buf) == SEGMENT and room and _unshared(buf):
             self.spare.append(buf)
 
 
@@ -194,7 +194,7 @@ class SequentialPrefetch:
         if not seg.task.done():
             seg.task.cancel()       # its buffer is dropped: a reply already on its way may still land in it
         elif not seg.task.cancelled() and seg.task.exception() is None:
-            self._budget.recycle(seg.buf)   # read whole; a view still handed out keeps it from reuse
+            self._budget.recycle(seg.buf)   # read whole (a view still handed out keeps it from reuse)
 
     def drop(self) -> None:
         """Forget every segment (cancelling reads in flight)."""

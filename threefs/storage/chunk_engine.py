@@ -316,6 +316,16 @@ def _open_data(path: str, nowait: bool = False) -> int | None:
         raise make_error(Code.IO_ERROR, f"opening {path}: {e}") from e
 
 
+def _verified(view: memoryview, first: int, stop: int, size: int, meta: ChunkMeta, crcs: bytes,
+              chunk_id: bytes, ver: int, offset: int) -> memoryview:
+    """`view` (the whole blocks `[first, stop)` of a version of `size` bytes) if its CRCs match, else
+    CHECKSUM_MISMATCH; a view of the whole content is checked against the stored whole CRC (no folding)."""
+    whole = first == 0 and stop == size
+    if not (crc32c(view) == meta.checksum if whole else _blocks_ok([view], first, stop, crcs)):
+        raise make_error(Code.CHECKSUM_MISMATCH, f"chunk {chunk_id.hex()} v{ver} is corrupt near offset {offset}")
+    return view
+
+
 def _block_span(offset: int, n: int, size: int) -> tuple[int, int]:
     """The range of whole blocks (the last one clipped to `size`) that `[offset, offset+n)` touches."""
     return offset // BLOCK_SIZE * BLOCK_SIZE, min(-(-(offset + n) // BLOCK_SIZE) * BLOCK_SIZE, size)
@@ -836,6 +846,15 @@ class ChunkEngine:
             raise make_error(Code.CHUNK_NOT_FOUND, f"chunk {chunk_id.hex()} is being removed")
         return meta, meta.update_ver, meta.pending_size, meta.pending_block_crcs
 
+    def _committed_span(self, chunk_id: bytes, offset: int,
+                        length: int) -> tuple[ChunkMeta, int, int, bytes, int, int, int]:
+        """(meta, version, size, block CRCs, n, first, stop) of a read of the committed content: n bytes
+        at `offset` (clipped to the content), in the whole blocks `[first, stop)`."""
+        meta, ver, size, crcs = self._readable_version(chunk_id, relaxed=False)
+        n = max(0, min(offset + length, size) - offset)
+        first, stop = _block_span(offset, n, size) if n else (offset, offset)
+        return meta, ver, size, crcs, n, first, stop
+
     def read_view(self, chunk_id: bytes, offset: int, length: int) -> tuple[memoryview, ChunkMeta]:
         """The committed bytes `[offset, offset+length)` as a view of the page cache, without copying.
 
@@ -850,11 +869,9 @@ class ChunkEngine:
         if not page_map.AVAILABLE:
             raise WouldBlock()
         for _ in range(_READ_ATTEMPTS):
-            meta, ver, size, crcs = self._readable_version(chunk_id, relaxed=False)
-            n = max(0, min(offset + length, size) - offset)
+            meta, ver, size, crcs, n, first, stop = self._committed_span(chunk_id, offset, length)
             if not n:
                 return memoryview(b""), meta
-            first, stop = _block_span(offset, n, size)
             path = self._path(chunk_id, ver)
             fd = _open_data(path, nowait=True)
             if fd is None:
@@ -871,9 +888,7 @@ class ChunkEngine:
                 raise WouldBlock()
             if _content(self.get(chunk_id), ver) != _content(meta, ver):
                 continue  # committed over, replaced or removed meanwhile: the mapped file may be stale
-            whole = first == 0 and stop == size  # the stored whole-content CRC covers it: no folding
-            if not (crc32c(view) == meta.checksum if whole else _blocks_ok([view], first, stop, crcs)):
-                raise make_error(Code.CHECKSUM_MISMATCH, f"chunk {chunk_id.hex()} v{ver} is corrupt near offset {offset}")
+            view = _verified(view, first, stop, size, meta, crcs, chunk_id, ver, offset)
             return view[offset - first:offset - first + n], meta
         raise make_error(Code.CHUNK_NOT_COMMIT, f"chunk {chunk_id.hex()} kept changing during the read")
 
@@ -892,11 +907,9 @@ class ChunkEngine:
         if offset < 0 or length < 0:
             raise make_error(Code.INVALID_ARGUMENT, f"bad read range {offset}+{length}")
         for _ in range(_READ_ATTEMPTS):
-            meta, ver, size, crcs = self._readable_version(chunk_id, relaxed=False)
-            n = max(0, min(offset + length, size) - offset)
+            meta, ver, size, crcs, n, first, stop = self._committed_span(chunk_id, offset, length)
             if not n:
                 return memoryview(b""), meta
-            first, stop = _block_span(offset, n, size)
             span = -(-(stop - first) // DIRECT_ALIGN) * DIRECT_ALIGN
             if span < ALIGNED_FROM:
                 return None         # the buffer would not be page-aligned: a small read is buffered
@@ -922,11 +935,9 @@ class ChunkEngine:
                 os.close(fd)
             if _content(self.get(chunk_id), ver) != _content(meta, ver):
                 continue  # the version read was committed over, replaced or removed meanwhile
-            view = buf[:stop - first]
-            whole = first == 0 and stop == size  # the stored whole-content CRC covers it: no folding
-            if got < stop - first or not (crc32c(view) == meta.checksum if whole
-                                          else _blocks_ok([view], first, stop, crcs)):
-                raise make_error(Code.CHECKSUM_MISMATCH, f"chunk {chunk_id.hex()} v{ver} is corrupt near offset {offset}")
+            if got < stop - first:
+                raise make_error(Code.CHECKSUM_MISMATCH, f"chunk {chunk_id.hex()} v{ver} is shorter than {size}")
+            view = _verified(buf[:stop - first], first, stop, size, meta, crcs, chunk_id, ver, offset)
             return view[offset - first:offset - first + n], meta
         raise make_error(Code.CHUNK_NOT_COMMIT, f"chunk {chunk_id.hex()} kept changing during the read")
 

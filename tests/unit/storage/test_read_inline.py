@@ -24,16 +24,23 @@ def _evict(engine: ChunkEngine, offset: int, length: int) -> bool:
     return bool(paths) and not any(any_cached(p, offset, length) for p in paths)
 
 
-async def test_lone_small_disk_read_runs_on_the_loop_else_on_a_thread(tmp_path):
+def _node(tmp_path, data: bytes, **config) -> tuple[ChunkEngine, StorageService]:
+    """A storage service with one serving target holding `data` as chunk CID (committed)."""
     eng = ChunkEngine(tmp_path / "t", 101)
-    data = os.urandom(256 << 10)
     eng.update(CID, update_ver=1, chain_ver=5, kind=spb.WRITE, data=data, chunk_size=1 << 20)
     eng.commit(CID, 1, 5)
     t = Target(101, tmp_path / "t", eng)
     m = FakeMgmtd()
-    svc = StorageService(1, [t], m, RpcClient(), io_threads=1)   # type: ignore[arg-type]
+    svc = StorageService(1, [t], m, RpcClient(), io_threads=1,   # type: ignore[arg-type]
+                         config=StorageConfig(**config))
     svc.apply_routing(m.set(5, SER))
     t.local_state = UP
+    return eng, svc
+
+
+async def test_lone_small_disk_read_runs_on_the_loop_else_on_a_thread(tmp_path):
+    data = os.urandom(256 << 10)
+    eng, svc = _node(tmp_path, data)
     calls: list[tuple[str, bool]] = []
     read = eng.read
 
@@ -61,16 +68,8 @@ async def test_lone_small_disk_read_runs_on_the_loop_else_on_a_thread(tmp_path):
 async def test_large_cold_read_is_served_past_the_page_cache(tmp_path, direct):
     """A read larger than SMALL_READ whose pages are not cached is read with O_DIRECT (no page-cache
     fill and copy), unless the node is configured for buffered reads (`--buffered-reads`)."""
-    eng = ChunkEngine(tmp_path / "t", 101)
     data = os.urandom(1 << 20)
-    eng.update(CID, update_ver=1, chain_ver=5, kind=spb.WRITE, data=data, chunk_size=1 << 20)
-    eng.commit(CID, 1, 5)
-    t = Target(101, tmp_path / "t", eng)
-    m = FakeMgmtd()
-    svc = StorageService(1, [t], m, RpcClient(), io_threads=1,   # type: ignore[arg-type]
-                         config=StorageConfig(direct_reads=direct))
-    svc.apply_routing(m.set(5, SER))
-    t.local_state = UP
+    eng, svc = _node(tmp_path, data, direct_reads=direct)
     req = spb.BatchReadReq(ios=[spb.ReadIO(chain_id=1, chain_ver=5, chunk_id=CID, offset=0, length=1 << 20)])
     try:
         if not _evict(eng, 0, 1 << 20):
