@@ -64,6 +64,14 @@ def test_up_is_idempotent(private):
     assert {f"{x['role']}-{x['node_id']}": x["pid"] for x in again["processes"]} == before
     assert again["mgmtd"] == private.mgmtd_address
     assert all(running(pid) for pid in before.values())
+    # The human output's hint exports what `threefs status` and `down` need to find this cluster.
+    out = threefs_cli("up", "--data-dir", str(private.data_dir)).stdout.decode()
+    export = next(line.split()[1:] for line in out.splitlines() if line.strip().startswith("export "))
+    env = dict(os.environ, **dict(kv.split("=", 1) for kv in export))
+    assert env["THREEFS_MGMTD"] == private.mgmtd_address
+    st = subprocess.run([sys.executable, "-m", "threefs", "status", "--json"], env=env, capture_output=True,
+                        timeout=60, check=True)
+    assert {f"{x['role']}-{x['node_id']}": x["pid"] for x in json.loads(st.stdout)["processes"]} == before
 
 
 def test_up_restarts_only_the_dead_process(private):

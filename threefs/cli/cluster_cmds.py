@@ -1,6 +1,8 @@
 """`threefs up|down|status`: the dev cluster of real processes on loopback."""
 from __future__ import annotations
 
+import shlex
+
 import click
 
 from threefs.cli.common import data_dir_option, handle_errors, json_option, print_json, print_table
@@ -41,7 +43,9 @@ def up(data_dir, base_port, storage_nodes, targets_per_node, replicas, chunk_siz
         return
     click.echo("threefs cluster " + ("already running" if was_running else "is up"))
     _print_status(st)
-    click.echo(f"\n  export THREEFS_MGMTD={st['mgmtd']}\n  threefs put FILE /FILE; threefs ls /; threefs down")
+    # THREEFS_DATA_DIR: `threefs status` and `threefs down` find this cluster without --data-dir
+    click.echo(f"\n  export THREEFS_MGMTD={st['mgmtd']} THREEFS_DATA_DIR={shlex.quote(st['data_dir'])}"
+               "\n  threefs put FILE /FILE; threefs ls /; threefs status; threefs down")
     if st.get("s3"):
         click.echo(f"  AWS_ACCESS_KEY_ID={st['s3_access_key']} AWS_SECRET_ACCESS_KEY={st['s3_secret_key']} "
                    f"aws --endpoint-url {st['s3']} s3 ls")
