@@ -7,16 +7,12 @@ from threefs.storage import page_map
 
 
 def cached(path) -> bool:
-    """Whether the first page of `path` is in the page cache (mincore through page_map)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return page_map.map_if_resident(fd, 0, 1) is not None
-    finally:
-        os.close(fd)
+    """Whether the first page of `path` is in the page cache."""
+    return any_cached(path, 0, 1)
 
 
 def any_cached(path, offset: int, length: int) -> bool:
-    """Whether any page of `[offset, offset+length)` of `path` is in the page cache."""
+    """Whether any page of `[offset, offset+length)` of `path` is in the page cache (mincore through page_map)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         first = offset - offset % page_map.PAGE

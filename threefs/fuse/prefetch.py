@@ -34,7 +34,8 @@ ReadInto = Callable[[int, memoryview, int], Awaitable[int]]
 
 
 class Budget:
-    """The prefetch memory of one mount, shared by its handles, with its spare segment buffers.
+    """The prefetch memory of one mount, shared by its handles, with its spare segment buffers and
+    how far the kernel's read-ahead may scatter a stream's requests (`reorder`).
 
     A fresh 16 MiB buffer is heap memory whose pages fault in while the socket receive fills them
     (page faults, zeroing and cgroup charging were ~12% of the daemon's CPU in a cold sequential

@@ -917,22 +917,17 @@ class ChunkEngine:
             path = self._path(chunk_id, ver)
             try:
                 fd = os.open(path, os.O_RDONLY | _O_CLOEXEC | _O_DIRECT)
+                try:
+                    got = _pread_direct(fd, buf, first)
+                finally:
+                    os.close(fd)
             except FileNotFoundError:
                 continue  # committed over or removed since the lookup
             except OSError as e:
                 if e.errno == errno.EINVAL:
-                    self._direct_reads = False      # this file system has no direct I/O
-                    return None
-                raise make_error(Code.IO_ERROR, f"opening {path}: {e}") from e
-            try:
-                got = _pread_direct(fd, buf, first)
-            except OSError as e:
-                if e.errno == errno.EINVAL:
-                    self._direct_reads = False
+                    self._direct_reads = False      # this file system refuses direct I/O (at open or read)
                     return None
                 raise make_error(Code.IO_ERROR, f"reading {path}: {e}") from e
-            finally:
-                os.close(fd)
             if _content(self.get(chunk_id), ver) != _content(meta, ver):
                 continue  # the version read was committed over, replaced or removed meanwhile
             if got < stop - first:
