@@ -61,6 +61,7 @@ from threefs.proto.storage_pb2 import (
 from threefs.storage import page_map
 from threefs.storage.cached_open import open_cached
 from threefs.storage.file_pool import RECYCLE_MIN, FilePool
+from threefs.storage.map_cache import MapCache
 
 BLOCK_SIZE = 64 * 1024
 _ZEROS = memoryview(bytes(BLOCK_SIZE))
@@ -383,6 +384,7 @@ class ChunkEngine:
         self._chunks = sum(1 for _ in self._db.keys())
         self._closed = False
         self._direct_reads = True   # cleared when the file system refuses O_DIRECT
+        self._maps = MapCache()     # mappings of recently read committed versions (read_view)
 
     # ----------------------------------------------------------------------------------- basics
 
@@ -392,6 +394,7 @@ class ChunkEngine:
             return
         self.sync()
         self._closed = True
+        self._maps.clear()
         self._wal.close()
         self._db.close()
 
@@ -433,7 +436,12 @@ class ChunkEngine:
         return out
 
     def _put(self, meta: ChunkMeta) -> None:
+        self._maps.drop(meta.chunk_id)
         self._db.put(meta.chunk_id, meta.SerializeToString())
+
+    def _delete(self, chunk_id: bytes) -> None:
+        self._maps.drop(chunk_id)
+        self._db.delete(chunk_id)
 
     def _touched(self, path: str, *, file: bool = True) -> None:
         with self._lock:
@@ -712,7 +720,7 @@ class ChunkEngine:
                 return meta
         old_ver, new_ver = meta.commit_ver, meta.update_ver
         if meta.removing:
-            self._db.delete(chunk_id)
+            self._delete(chunk_id)
             with self._lock:
                 self._chunks -= 1
             for v in {old_ver, new_ver} - {0}:
@@ -744,7 +752,7 @@ class ChunkEngine:
             return meta
         pending_ver = meta.update_ver
         if meta.commit_ver == 0:
-            self._db.delete(chunk_id)
+            self._delete(chunk_id)
             with self._lock:
                 self._chunks -= 1
             self._remove_file(chunk_id, pending_ver)
@@ -861,7 +869,8 @@ class ChunkEngine:
         Raises WouldBlock when a page is not cached, the file's path is not in the dentry cache, or
         mappings are unavailable: read() on an I/O thread then. Errors and CRC checks as read();
         committed versions only, because their files never shrink below the committed size while
-        mapped (see threefs.storage.page_map).
+        mapped (see threefs.storage.page_map). The mapping of the whole version is kept for the next
+        read of the chunk (threefs.storage.map_cache) until its metadata changes.
         """
         chunk_id = bytes(chunk_id)
         if offset < 0 or length < 0:
@@ -872,25 +881,41 @@ class ChunkEngine:
             meta, ver, size, crcs, n, first, stop = self._committed_span(chunk_id, offset, length)
             if not n:
                 return memoryview(b""), meta
-            path = self._path(chunk_id, ver)
-            fd = _open_data(path, nowait=True)
-            if fd is None:
-                continue  # committed over or removed since the lookup
+            key = (ver, _content(meta, ver))
+            fmap = self._maps.get(chunk_id, key)
+            if fmap is None:
+                fmap = self._map_version(chunk_id, ver, size, key)
+                if fmap is None:
+                    continue  # committed over or removed since the lookup
             try:
-                if os.fstat(fd).st_size < stop:
-                    raise make_error(Code.CHECKSUM_MISMATCH, f"chunk {chunk_id.hex()} v{ver} is shorter than {size}")
-                view = page_map.map_if_resident(fd, first, stop - first)
+                if not fmap.resident(first, stop - first):
+                    raise WouldBlock()
             except OSError as e:
-                raise make_error(Code.IO_ERROR, f"mapping {path}: {e}") from e
-            finally:
-                os.close(fd)
-            if view is None:
-                raise WouldBlock()
-            if _content(self.get(chunk_id), ver) != _content(meta, ver):
-                continue  # committed over, replaced or removed meanwhile: the mapped file may be stale
-            view = _verified(view, first, stop, size, meta, crcs, chunk_id, ver, offset)
+                raise make_error(Code.IO_ERROR, f"checking the pages of chunk {chunk_id.hex()}: {e}") from e
+            view = _verified(fmap.view[first:stop], first, stop, size, meta, crcs, chunk_id, ver, offset)
             return view[offset - first:offset - first + n], meta
         raise make_error(Code.CHUNK_NOT_COMMIT, f"chunk {chunk_id.hex()} kept changing during the read")
+
+    def _map_version(self, chunk_id: bytes, ver: int, size: int, key: tuple) -> page_map.FileMap | None:
+        """Map `[0, size)` of a committed version's file and cache it; None if the file is gone or the
+        chunk changed meanwhile (the path may then have named another file)."""
+        generation = self._maps.generation()
+        path = self._path(chunk_id, ver)
+        fd = _open_data(path, nowait=True)
+        if fd is None:
+            return None
+        try:
+            if os.fstat(fd).st_size < size:
+                raise make_error(Code.CHECKSUM_MISMATCH, f"chunk {chunk_id.hex()} v{ver} is shorter than {size}")
+            fmap = page_map.FileMap(fd, size)
+        except OSError as e:
+            raise make_error(Code.IO_ERROR, f"mapping {path}: {e}") from e
+        finally:
+            os.close(fd)
+        if (ver, _content(self.get(chunk_id), ver)) != key:
+            return None
+        self._maps.put(chunk_id, key, fmap, generation)
+        return fmap
 
     def read_direct(self, chunk_id: bytes, offset: int, length: int) -> tuple[memoryview, ChunkMeta] | None:
         """The committed bytes `[offset, offset+length)` read past the page cache (O_DIRECT), or None
@@ -979,6 +1004,7 @@ class ChunkEngine:
 
     def remove_all(self) -> None:
         """Drop every chunk (the target is about to be refilled by a full resync)."""
+        self._maps.clear()
         for key in list(self._db.keys()):
             self._db.delete(key)
         self._pool.drain()

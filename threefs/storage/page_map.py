@@ -68,6 +68,38 @@ class _Mapping:
                 _mapped[self.file] = left
 
 
+class FileMap:
+    """A read-only mapping of bytes `[0, length)` of a file, kept to serve many reads of it; `view` is
+    the whole range. Pages are neither checked nor touched when it is made: ask `resident` first."""
+
+    __slots__ = ("addr", "view", "__weakref__")
+
+    def __init__(self, fd: int, length: int) -> None:
+        st = os.fstat(fd)
+        addr = _mmap(None, length, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        if addr is None or addr == _MAP_FAILED:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        arr = (ctypes.c_char * length).from_address(addr)
+        arr._owner = _Mapping(addr, length, (st.st_dev, st.st_ino))
+        self.addr, self.view = addr, memoryview(arr).cast("B")
+
+    def resident(self, offset: int, length: int) -> bool:
+        """Whether every page of `[offset, offset+length)` is in the page cache (and mapped in now, so
+        reading the range will not fault one page at a time)."""
+        start = offset - offset % PAGE
+        span = offset + length - start
+        pages = -(-span // PAGE)
+        vec = ctypes.create_string_buffer(pages)
+        if _mincore(self.addr + start, span, vec) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        if 0 in vec.raw[:pages].translate(_RESIDENT_BIT):
+            return False
+        _madvise(self.addr + start, span, _MADV_POPULATE_READ)  # cheap once the page tables are filled
+        return True
+
+
 def map_if_resident(fd: int, offset: int, length: int) -> memoryview | None:
     """A read-only view of `[offset, offset+length)` of `fd`, or None if any page is not in the page cache.
 

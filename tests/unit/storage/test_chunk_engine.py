@@ -681,6 +681,49 @@ def test_read_view_serves_committed_cached_bytes_without_copying(eng):
     assert bytes(eng.read_view(c2, 2 * BLOCK_SIZE, 3 * BLOCK_SIZE)[0]) == data[2 * BLOCK_SIZE:5 * BLOCK_SIZE]
 
 
+def test_read_view_keeps_a_chunks_mapping_until_its_metadata_changes(eng):
+    """Repeated reads of a chunk reuse one mapping; every read still checks CRCs, and any change of the
+    chunk (commit over, removal and a new chunk at the same version) is read fresh, never stale bytes."""
+    if not page_map.AVAILABLE:
+        pytest.skip("mmap/mincore unavailable on this platform: read() serves every read")
+    c = cid(5)
+    one, two, three = os.urandom(CS), os.urandom(CS), os.urandom(CS // 2)
+
+    def inode(ver: int) -> tuple[int, int]:
+        st = os.stat(eng._path(c, ver))
+        return st.st_dev, st.st_ino
+
+    put(eng, c, 1, 0, one)
+    first = inode(1)
+    assert bytes(eng.read_view(c, 0, CS)[0]) == one
+    assert page_map.is_mapped(*first)               # kept after the read's own views are gone
+    maps = page_map._mapped.copy()
+    assert bytes(eng.read_view(c, BLOCK_SIZE, 2 * BLOCK_SIZE)[0]) == one[BLOCK_SIZE:3 * BLOCK_SIZE]
+    assert page_map._mapped == maps                 # the second read mapped nothing new
+
+    # a byte changed under the kept mapping is still caught: CRCs are checked on every read
+    with open(eng._path(c, 1), "r+b") as f:
+        f.seek(7)
+        f.write(bytes([one[7] ^ 0xFF]))
+    with pytest.raises(FSError) as ei:
+        eng.read_view(c, 0, BLOCK_SIZE)
+    assert code_of(ei) == Code.CHECKSUM_MISMATCH
+    del ei                                           # its traceback holds the read's frame and mapping
+    with open(eng._path(c, 1), "r+b") as f:
+        f.seek(7)
+        f.write(one[7:8])
+
+    put(eng, c, 2, 0, two)                           # committed over (copy-on-write): the old file is let go
+    assert not page_map.is_mapped(*first)            # so the file pool may take it for new chunks
+    assert bytes(eng.read_view(c, 0, CS)[0]) == two
+
+    eng.update(c, update_ver=3, chain_ver=1, kind=REMOVE, chunk_size=CS)
+    eng.commit(c, 3, 1)
+    assert eng.get(c) is None
+    put(eng, c, 1, 0, three)                         # a new chunk, at a version number read before
+    assert bytes(eng.read_view(c, 0, CS)[0]) == three
+
+
 def test_mapping_outlives_unlink_and_is_released_with_its_last_view(tmp_path):
     from threefs.storage import page_map
 
