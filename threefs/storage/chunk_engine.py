@@ -883,23 +883,26 @@ class ChunkEngine:
                 return memoryview(b""), meta
             key = (ver, _content(meta, ver))
             fmap = self._maps.get(chunk_id, key)
+            kept = fmap is not None
             if fmap is None:
+                generation = self._maps.generation()
                 fmap = self._map_version(chunk_id, ver, size, key)
                 if fmap is None:
                     continue  # committed over or removed since the lookup
             try:
                 if not fmap.resident(first, stop - first):
-                    raise WouldBlock()
+                    raise WouldBlock()   # (a mapping of pages not cached is not kept: the disk path reads them)
             except OSError as e:
                 raise make_error(Code.IO_ERROR, f"checking the pages of chunk {chunk_id.hex()}: {e}") from e
+            if not kept:
+                self._maps.put(chunk_id, key, fmap, generation)
             view = _verified(fmap.view[first:stop], first, stop, size, meta, crcs, chunk_id, ver, offset)
             return view[offset - first:offset - first + n], meta
         raise make_error(Code.CHUNK_NOT_COMMIT, f"chunk {chunk_id.hex()} kept changing during the read")
 
     def _map_version(self, chunk_id: bytes, ver: int, size: int, key: tuple) -> page_map.FileMap | None:
-        """Map `[0, size)` of a committed version's file and cache it; None if the file is gone or the
-        chunk changed meanwhile (the path may then have named another file)."""
-        generation = self._maps.generation()
+        """Map `[0, size)` of a committed version's file; None if the file is gone or the chunk changed
+        meanwhile (the path may then have named another file)."""
         path = self._path(chunk_id, ver)
         fd = _open_data(path, nowait=True)
         if fd is None:
@@ -914,7 +917,6 @@ class ChunkEngine:
             os.close(fd)
         if (ver, _content(self.get(chunk_id), ver)) != key:
             return None
-        self._maps.put(chunk_id, key, fmap, generation)
         return fmap
 
     def read_direct(self, chunk_id: bytes, offset: int, length: int) -> tuple[memoryview, ChunkMeta] | None:

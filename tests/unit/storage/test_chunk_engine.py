@@ -684,6 +684,8 @@ def test_read_view_serves_committed_cached_bytes_without_copying(eng):
 def test_read_view_keeps_a_chunks_mapping_until_its_metadata_changes(eng):
     """Repeated reads of a chunk reuse one mapping; every read still checks CRCs, and any change of the
     chunk (commit over, removal and a new chunk at the same version) is read fresh, never stale bytes."""
+    from threefs.storage.chunk_engine import WouldBlock
+
     if not page_map.AVAILABLE:
         pytest.skip("mmap/mincore unavailable on this platform: read() serves every read")
     c = cid(5)
@@ -722,6 +724,16 @@ def test_read_view_keeps_a_chunks_mapping_until_its_metadata_changes(eng):
     assert eng.get(c) is None
     put(eng, c, 1, 0, three)                         # a new chunk, at a version number read before
     assert bytes(eng.read_view(c, 0, CS)[0]) == three
+
+    # a chunk whose pages left the cache is not kept mapped: the disk path serves it
+    cold = cid(6)
+    put(eng, cold, 1, 0, one)
+    eng.sync()
+    evict(eng._path(cold, 1))
+    with pytest.raises(WouldBlock):
+        eng.read_view(cold, 0, CS)
+    st = os.stat(eng._path(cold, 1))
+    assert not page_map.is_mapped(st.st_dev, st.st_ino)
 
 
 def test_mapping_outlives_unlink_and_is_released_with_its_last_view(tmp_path):
