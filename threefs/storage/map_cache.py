@@ -4,7 +4,9 @@ Mapping a chunk file, filling its page tables and unmapping it again cost ~90 us
 VMs, as much as the CRC check of the bytes; a chunk read again and again (the replica that caches a
 chunk serves all its reads) is mapped once. An entry is dropped whenever the chunk's metadata
 changes, so a file that is committed over or removed is not held (page_map.is_mapped) longer than
-the reads already sending from it.
+the reads already sending from it. The mapped pages are the page cache's: they count in the
+process's RSS while resident, but the kernel reclaims them as any cached file page (a later read
+then finds them missing and goes to the disk path).
 """
 from __future__ import annotations
 
