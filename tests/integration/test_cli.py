@@ -172,6 +172,14 @@ def test_errors_are_one_line_without_traceback(cluster, client, workdir):
         assert p.stdout == b""
 
 
+def test_storage_options_are_checked_before_anything_starts(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "threefs", "storage", "--node-id", "1", "--mgmtd", "127.0.0.1:1",
+                        "--target", f"1={tmp_path / 't'}", "--mapped-chunks", "-1"], capture_output=True, timeout=60)
+    err = p.stderr.decode()
+    assert p.returncode == 2 and "--mapped-chunks" in err and "Traceback" not in err, err
+    assert not (tmp_path / "t").exists()
+
+
 def test_status_json(cluster):
     st = cli_json("status", "--json", "--data-dir", str(cluster.data_dir))
     assert st["running"] is True

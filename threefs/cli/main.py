@@ -126,8 +126,11 @@ def meta(host, port, node_id, log_level, metrics_port, mgmtd_address, kv, chunk_
 @click.option("--direct-reads/--buffered-reads", default=True, show_default=True,
               help="Read chunks that are not in the page cache past it (O_DIRECT: less CPU, nothing cached), "
                    "or through it (when clients re-read a working set that fits in this node's memory).")
+@click.option("--mapped-chunks", type=click.IntRange(min=0), default=1024, show_default=True,
+              help="Per target: chunks whose page-cache mapping is kept between reads, so a re-read of a hot "
+                   "chunk is not mapped again (0: map and unmap on every read).")
 def storage(host, port, node_id, log_level, metrics_port, mgmtd_address, targets, heartbeat_interval, io_threads,
-            resync_rate_mb, direct_reads) -> None:
+            resync_rate_mb, direct_reads, mapped_chunks) -> None:
     """Run a storage server owning one or more targets (framed RPC)."""
     from threefs.storage.service import StorageConfig, StorageNode
     setup_logging(log_level)
@@ -142,7 +145,8 @@ def storage(host, port, node_id, log_level, metrics_port, mgmtd_address, targets
     async def start():
         node = StorageNode(node_id, dirs, mgmtd_address, host=host, port=port, heartbeat_interval=heartbeat_interval,
                            io_threads=io_threads, config=StorageConfig(resync_rate=resync_rate_mb * (1 << 20),
-                                                               direct_reads=direct_reads))
+                                                               direct_reads=direct_reads,
+                                                               mapped_chunks=mapped_chunks))
         address = await node.start()
         return address, node.stop
 

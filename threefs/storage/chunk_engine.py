@@ -362,7 +362,8 @@ def _blocks_ok(pieces: list[memoryview], first: int, stop: int, crcs: bytes) -> 
 class ChunkEngine:
     """The chunk store of one storage target directory (thread-safe across different chunks)."""
 
-    def __init__(self, target_dir: str | Path, target_id: int) -> None:
+    def __init__(self, target_dir: str | Path, target_id: int, *, mapped_chunks: int = 1024) -> None:
+        """`mapped_chunks`: how many chunks' mappings read_view keeps between reads (0: none)."""
         self.target_dir = Path(target_dir)
         self.target_id = target_id
         self._data = self.target_dir / "data"
@@ -384,7 +385,7 @@ class ChunkEngine:
         self._chunks = sum(1 for _ in self._db.keys())
         self._closed = False
         self._direct_reads = True   # cleared when the file system refuses O_DIRECT
-        self._maps = MapCache()     # mappings of recently read committed versions (read_view)
+        self._maps = MapCache(mapped_chunks)     # mappings of recently read committed versions (read_view)
 
     # ----------------------------------------------------------------------------------- basics
 

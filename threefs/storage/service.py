@@ -78,7 +78,7 @@ class Target:
 @dataclass(frozen=True)
 class StorageConfig:
     """Timing of forwarding retries, resync and stall detection (3FS: 100 ms .. 1 s backoff, 60 s total),
-    and whether large cold reads bypass the page cache."""
+    whether large cold reads bypass the page cache, and how many chunk mappings reads keep."""
 
     forward_timeout: float = 30.0
     forward_first_delay: float = 0.1
@@ -89,6 +89,7 @@ class StorageConfig:
     stall_threshold: float = 1.0      # an event-loop gap this long (SIGSTOP, freeze) forces a routing refresh
     resync_rate: float = 0.0          # bytes/s of resync writes this node sends (0: unlimited)
     direct_reads: bool = True         # large reads that miss the page cache skip it (O_DIRECT), as in 3FS
+    mapped_chunks: int = 1024         # per target: chunks whose page-cache mapping is kept between reads
 
 
 class StorageService:
@@ -642,7 +643,9 @@ class StorageNode:
         self.heartbeat_interval = heartbeat_interval
         self.mgmtd = MgmtdClient(mgmtd_addresses)
         self.rpc = RpcClient()
-        targets = [Target(tid, Path(p), ChunkEngine(p, tid), disk_index=0) for tid, p in sorted(target_dirs.items())]
+        mapped = (config or StorageConfig()).mapped_chunks
+        targets = [Target(tid, Path(p), ChunkEngine(p, tid, mapped_chunks=mapped), disk_index=0)
+                   for tid, p in sorted(target_dirs.items())]
         self.service = StorageService(node_id, targets, self.mgmtd, self.rpc, io_threads=io_threads, config=config)
         self.server = RpcServer(host, port)
         self.server.register_service(SERVICE, self.service, METHODS)

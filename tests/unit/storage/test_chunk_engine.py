@@ -736,6 +736,21 @@ def test_read_view_keeps_a_chunks_mapping_until_its_metadata_changes(eng):
     assert not page_map.is_mapped(st.st_dev, st.st_ino)
 
 
+def test_mapped_chunks_zero_keeps_no_mapping(tmp_path):
+    """`threefs storage --mapped-chunks 0`: every cached read maps and unmaps its chunk, as before."""
+    if not page_map.AVAILABLE:
+        pytest.skip("mmap/mincore unavailable on this platform")
+    e = ChunkEngine(tmp_path / "t0", 102, mapped_chunks=0)
+    try:
+        c, data = cid(8), os.urandom(CS)
+        put(e, c, 1, 0, data)
+        assert bytes(e.read_view(c, 0, CS)[0]) == data
+        st = os.stat(e._path(c, 1))
+        assert not page_map.is_mapped(st.st_dev, st.st_ino)
+    finally:
+        e.close()
+
+
 def test_mapping_outlives_unlink_and_is_released_with_its_last_view(tmp_path):
     from threefs.storage import page_map
 
