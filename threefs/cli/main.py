@@ -126,9 +126,9 @@ def meta(host, port, node_id, log_level, metrics_port, mgmtd_address, kv, chunk_
 @click.option("--direct-reads/--buffered-reads", default=True, show_default=True,
               help="Read chunks that are not in the page cache past it (O_DIRECT: less CPU, nothing cached), "
                    "or through it (when clients re-read a working set that fits in this node's memory).")
-@click.option("--mapped-chunks", type=click.IntRange(min=0), default=1024, show_default=True,
-              help="Per target: chunks whose page-cache mapping is kept between reads, so a re-read of a hot "
-                   "chunk is not mapped again (0: map and unmap on every read).")
+@click.option("--mapped-chunks", type=click.IntRange(min=0), default=4096, show_default=True,
+              help="Chunks (of all this node's targets) whose page-cache mapping is kept between reads, so a "
+                   "re-read of a hot chunk is not mapped again (0: map and unmap on every read).")
 def storage(host, port, node_id, log_level, metrics_port, mgmtd_address, targets, heartbeat_interval, io_threads,
             resync_rate_mb, direct_reads, mapped_chunks) -> None:
     """Run a storage server owning one or more targets (framed RPC)."""

@@ -362,8 +362,9 @@ def _blocks_ok(pieces: list[memoryview], first: int, stop: int, crcs: bytes) -> 
 class ChunkEngine:
     """The chunk store of one storage target directory (thread-safe across different chunks)."""
 
-    def __init__(self, target_dir: str | Path, target_id: int, *, mapped_chunks: int = 1024) -> None:
-        """`mapped_chunks`: how many chunks' mappings read_view keeps between reads (0: none)."""
+    def __init__(self, target_dir: str | Path, target_id: int, *, maps: MapCache | None = None) -> None:
+        """`maps`: where read_view keeps chunk mappings between reads, shared by a node's targets (by
+        default a cache of this engine's own)."""
         self.target_dir = Path(target_dir)
         self.target_id = target_id
         self._data = self.target_dir / "data"
@@ -385,7 +386,7 @@ class ChunkEngine:
         self._chunks = sum(1 for _ in self._db.keys())
         self._closed = False
         self._direct_reads = True   # cleared when the file system refuses O_DIRECT
-        self._maps = MapCache(mapped_chunks)     # mappings of recently read committed versions (read_view)
+        self._maps = maps if maps is not None else MapCache()   # mappings kept between reads (read_view)
 
     # ----------------------------------------------------------------------------------- basics
 
@@ -395,7 +396,7 @@ class ChunkEngine:
             return
         self.sync()
         self._closed = True
-        self._maps.clear()
+        self._maps.clear(self.target_id)
         self._wal.close()
         self._db.close()
 
@@ -437,11 +438,11 @@ class ChunkEngine:
         return out
 
     def _put(self, meta: ChunkMeta) -> None:
-        self._maps.drop(meta.chunk_id)
+        self._maps.drop(self.target_id, meta.chunk_id)
         self._db.put(meta.chunk_id, meta.SerializeToString())
 
     def _delete(self, chunk_id: bytes) -> None:
-        self._maps.drop(chunk_id)
+        self._maps.drop(self.target_id, chunk_id)
         self._db.delete(chunk_id)
 
     def _touched(self, path: str, *, file: bool = True) -> None:
@@ -883,7 +884,7 @@ class ChunkEngine:
             if not n:
                 return memoryview(b""), meta
             key = (ver, _content(meta, ver))
-            fmap = self._maps.get(chunk_id, key)
+            fmap = self._maps.get(self.target_id, chunk_id, key)
             kept = fmap is not None
             if fmap is None:
                 generation = self._maps.generation()
@@ -896,7 +897,7 @@ class ChunkEngine:
             except OSError as e:
                 raise make_error(Code.IO_ERROR, f"checking the pages of chunk {chunk_id.hex()}: {e}") from e
             if not kept:
-                self._maps.put(chunk_id, key, fmap, generation)
+                self._maps.put(self.target_id, chunk_id, key, fmap, generation)
             view = _verified(fmap.view[first:stop], first, stop, size, meta, crcs, chunk_id, ver, offset)
             return view[offset - first:offset - first + n], meta
         raise make_error(Code.CHUNK_NOT_COMMIT, f"chunk {chunk_id.hex()} kept changing during the read")
@@ -913,6 +914,9 @@ class ChunkEngine:
                 raise make_error(Code.CHECKSUM_MISMATCH, f"chunk {chunk_id.hex()} v{ver} is shorter than {size}")
             fmap = page_map.FileMap(fd, size)
         except OSError as e:
+            if e.errno == errno.ENOMEM:        # out of mappings (vm.max_map_count): read it without one
+                self._maps.shrink()
+                raise WouldBlock() from e
             raise make_error(Code.IO_ERROR, f"mapping {path}: {e}") from e
         finally:
             os.close(fd)
@@ -1007,7 +1011,7 @@ class ChunkEngine:
 
     def remove_all(self) -> None:
         """Drop every chunk (the target is about to be refilled by a full resync)."""
-        self._maps.clear()
+        self._maps.clear(self.target_id)
         for key in list(self._db.keys()):
             self._db.delete(key)
         self._pool.drain()

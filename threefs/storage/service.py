@@ -33,6 +33,7 @@ from threefs.storage.channels import ChannelCache
 from threefs.storage.chunk_engine import DIRECT_MIN, ChunkEngine, WouldBlock
 from threefs.storage.chunk_locks import ChunkLocks
 from threefs.storage.fencing import call_fenced
+from threefs.storage.map_cache import MapCache
 from threefs.storage.resync import Resyncer
 from threefs.storage.target_state import next_local_state
 
@@ -89,7 +90,7 @@ class StorageConfig:
     stall_threshold: float = 1.0      # an event-loop gap this long (SIGSTOP, freeze) forces a routing refresh
     resync_rate: float = 0.0          # bytes/s of resync writes this node sends (0: unlimited)
     direct_reads: bool = True         # large reads that miss the page cache skip it (O_DIRECT), as in 3FS
-    mapped_chunks: int = 1024         # per target: chunks whose page-cache mapping is kept between reads
+    mapped_chunks: int = 4096         # chunks (of all targets) whose page-cache mapping is kept between reads
 
 
 class StorageService:
@@ -643,8 +644,8 @@ class StorageNode:
         self.heartbeat_interval = heartbeat_interval
         self.mgmtd = MgmtdClient(mgmtd_addresses)
         self.rpc = RpcClient()
-        mapped = (config or StorageConfig()).mapped_chunks
-        targets = [Target(tid, Path(p), ChunkEngine(p, tid, mapped_chunks=mapped), disk_index=0)
+        maps = MapCache((config or StorageConfig()).mapped_chunks)     # one for all targets (map_cache)
+        targets = [Target(tid, Path(p), ChunkEngine(p, tid, maps=maps), disk_index=0)
                    for tid, p in sorted(target_dirs.items())]
         self.service = StorageService(node_id, targets, self.mgmtd, self.rpc, io_threads=io_threads, config=config)
         self.server = RpcServer(host, port)

@@ -736,19 +736,72 @@ def test_read_view_keeps_a_chunks_mapping_until_its_metadata_changes(eng):
     assert not page_map.is_mapped(st.st_dev, st.st_ino)
 
 
+def _mapped(e: ChunkEngine, c: bytes, ver: int = 1) -> bool:
+    st = os.stat(e._path(c, ver))
+    return page_map.is_mapped(st.st_dev, st.st_ino)
+
+
 def test_mapped_chunks_zero_keeps_no_mapping(tmp_path):
     """`threefs storage --mapped-chunks 0`: every cached read maps and unmaps its chunk, as before."""
+    from threefs.storage.map_cache import MapCache
+
     if not page_map.AVAILABLE:
         pytest.skip("mmap/mincore unavailable on this platform")
-    e = ChunkEngine(tmp_path / "t0", 102, mapped_chunks=0)
+    e = ChunkEngine(tmp_path / "t0", 102, maps=MapCache(0))
     try:
         c, data = cid(8), os.urandom(CS)
         put(e, c, 1, 0, data)
         assert bytes(e.read_view(c, 0, CS)[0]) == data
-        st = os.stat(e._path(c, 1))
-        assert not page_map.is_mapped(st.st_dev, st.st_ino)
+        assert not _mapped(e, c)
     finally:
         e.close()
+
+
+def test_a_nodes_targets_share_one_bound_on_kept_mappings(tmp_path):
+    """The bound is per node (the kernel limits mappings per process), and closing one target drops
+    only its own mappings."""
+    from threefs.storage.map_cache import MapCache
+
+    if not page_map.AVAILABLE:
+        pytest.skip("mmap/mincore unavailable on this platform")
+    maps = MapCache(2)
+    e1, e2 = ChunkEngine(tmp_path / "t1", 201, maps=maps), ChunkEngine(tmp_path / "t2", 202, maps=maps)
+    try:
+        data = os.urandom(CS)
+        for e, c in ((e1, cid(1)), (e2, cid(1)), (e2, cid(2))):      # the same chunk id on both targets
+            put(e, c, 1, 0, data)
+            assert bytes(e.read_view(c, 0, CS)[0]) == data
+        assert not _mapped(e1, cid(1)) and _mapped(e2, cid(1)) and _mapped(e2, cid(2))   # oldest went first
+        assert bytes(e1.read_view(cid(1), 0, CS)[0]) == data
+        e1.close()
+        assert not _mapped(e1, cid(1)) and _mapped(e2, cid(2))
+    finally:
+        e1.close()
+        e2.close()
+
+
+def test_read_view_without_mappings_left_falls_back(eng, monkeypatch):
+    """mmap failing with ENOMEM (vm.max_map_count reached) sends the read to the disk path and gives
+    mappings back, instead of failing the read."""
+    from threefs.storage.chunk_engine import WouldBlock
+
+    if not page_map.AVAILABLE:
+        pytest.skip("mmap/mincore unavailable on this platform")
+    data = os.urandom(CS)
+    for i in (1, 2, 3):
+        put(eng, cid(i), 1, 0, data)
+    for i in (1, 2):
+        eng.read_view(cid(i), 0, CS)
+    assert len(eng._maps) == 2
+
+    def no_more(fd, length):
+        raise OSError(errno.ENOMEM, os.strerror(errno.ENOMEM))
+
+    monkeypatch.setattr(page_map, "FileMap", no_more)
+    with pytest.raises(WouldBlock):
+        eng.read_view(cid(3), 0, CS)
+    assert len(eng._maps) == 0
+    assert content(eng, cid(3)) == data                   # read() serves it
 
 
 def test_mapping_outlives_unlink_and_is_released_with_its_last_view(tmp_path):
