@@ -8,6 +8,7 @@ import click
 from threefs import __version__
 from threefs.cli import admin, cluster_cmds, fs_cmds, fuse_cmds, hdfs_cmds, s3_cmds
 from threefs.cli.serve import run_service, setup_logging
+from threefs.storage.map_cache import DEFAULT_CAPACITY
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -126,7 +127,7 @@ def meta(host, port, node_id, log_level, metrics_port, mgmtd_address, kv, chunk_
 @click.option("--direct-reads/--buffered-reads", default=True, show_default=True,
               help="Read chunks that are not in the page cache past it (O_DIRECT: less CPU, nothing cached), "
                    "or through it (when clients re-read a working set that fits in this node's memory).")
-@click.option("--mapped-chunks", type=click.IntRange(min=0), default=4096, show_default=True,
+@click.option("--mapped-chunks", type=click.IntRange(min=0), default=DEFAULT_CAPACITY, show_default=True,
               help="Chunks (of all this node's targets) whose page-cache mapping is kept between reads, so a "
                    "re-read of a hot chunk is not mapped again (0: map and unmap on every read).")
 def storage(host, port, node_id, log_level, metrics_port, mgmtd_address, targets, heartbeat_interval, io_threads,

@@ -910,9 +910,10 @@ class ChunkEngine:
         if fd is None:
             return None
         try:
-            if os.fstat(fd).st_size < size:
+            st = os.fstat(fd)
+            if st.st_size < size:
                 raise make_error(Code.CHECKSUM_MISMATCH, f"chunk {chunk_id.hex()} v{ver} is shorter than {size}")
-            fmap = page_map.FileMap(fd, size)
+            fmap = page_map.FileMap(fd, size, st)
         except OSError as e:
             if e.errno == errno.ENOMEM:        # out of mappings (vm.max_map_count): read it without one
                 self._maps.shrink()

@@ -21,12 +21,13 @@ from collections.abc import Hashable
 from threefs.storage.page_map import FileMap
 
 Key = tuple          # (version, (size, checksum, block CRCs)) of the mapped content
+DEFAULT_CAPACITY = 4096   # chunks per node (`threefs storage --mapped-chunks`)
 
 
 class MapCache:
     """Up to `capacity` (owner, chunk id) -> (content key, FileMap), least recently used dropped first."""
 
-    def __init__(self, capacity: int = 1024) -> None:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
         self._maps: OrderedDict[tuple[Hashable, bytes], tuple[Key, FileMap]] = OrderedDict()
         self._lock = threading.Lock()

@@ -72,10 +72,11 @@ class FileMap:
     """A read-only mapping of bytes `[0, length)` of a file, kept to serve many reads of it; `view` is
     the whole range. Pages are neither checked nor touched when it is made: ask `resident` first."""
 
-    __slots__ = ("addr", "view", "__weakref__")
+    __slots__ = ("addr", "view")
 
-    def __init__(self, fd: int, length: int) -> None:
-        st = os.fstat(fd)
+    def __init__(self, fd: int, length: int, st: os.stat_result | None = None) -> None:
+        """`st`: the file's stat, when the caller has it (saves an fstat)."""
+        st = st or os.fstat(fd)
         addr = _mmap(None, length, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
         if addr is None or addr == _MAP_FAILED:
             err = ctypes.get_errno()

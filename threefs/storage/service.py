@@ -33,7 +33,7 @@ from threefs.storage.channels import ChannelCache
 from threefs.storage.chunk_engine import DIRECT_MIN, ChunkEngine, WouldBlock
 from threefs.storage.chunk_locks import ChunkLocks
 from threefs.storage.fencing import call_fenced
-from threefs.storage.map_cache import MapCache
+from threefs.storage.map_cache import DEFAULT_CAPACITY, MapCache
 from threefs.storage.resync import Resyncer
 from threefs.storage.target_state import next_local_state
 
@@ -90,7 +90,7 @@ class StorageConfig:
     stall_threshold: float = 1.0      # an event-loop gap this long (SIGSTOP, freeze) forces a routing refresh
     resync_rate: float = 0.0          # bytes/s of resync writes this node sends (0: unlimited)
     direct_reads: bool = True         # large reads that miss the page cache skip it (O_DIRECT), as in 3FS
-    mapped_chunks: int = 4096         # chunks (of all targets) whose page-cache mapping is kept between reads
+    mapped_chunks: int = DEFAULT_CAPACITY   # chunks (of all targets) whose page-cache mapping is kept between reads
 
 
 class StorageService:

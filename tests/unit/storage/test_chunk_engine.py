@@ -794,7 +794,7 @@ def test_read_view_without_mappings_left_falls_back(eng, monkeypatch):
         eng.read_view(cid(i), 0, CS)
     assert len(eng._maps) == 2
 
-    def no_more(fd, length):
+    def no_more(*args):
         raise OSError(errno.ENOMEM, os.strerror(errno.ENOMEM))
 
     monkeypatch.setattr(page_map, "FileMap", no_more)
