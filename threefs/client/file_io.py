@@ -37,6 +37,14 @@ class FileIO:
         self.touched_chains: set[int] = set()
         self._sem = asyncio.Semaphore(MAX_INFLIGHT_WRITES)
         self.inline: bytes | None = None     # the content, when meta keeps it inline (threefs.meta.inline)
+        self._table_known = False
+
+    async def ready(self) -> None:
+        """Make sure routing info holds this file's chain table: one uploaded since this client's last
+        poll is fetched now (chain_of would fail with EINVAL otherwise)."""
+        if not self._table_known:
+            await self.mgmtd.chain_table(self.inode.layout.table_id, self.inode.layout.table_version)
+            self._table_known = True
 
     def chain_of(self, index: int) -> int:
         table = self.mgmtd.routing.table(self.inode.layout.table_id, self.inode.layout.table_version)
@@ -58,6 +66,7 @@ class FileIO:
     async def write(self, offset: int, data: memoryview | bytes) -> int:
         """Write `data` at `offset`; returns bytes written (all, or an exception)."""
         view = memoryview(data).cast("B") if not isinstance(data, memoryview) else data.cast("B")
+        await self.ready()
 
         async def one(idx: int, off: int, boff: int, n: int) -> None:
             chain = self.chain_of(idx)
@@ -72,6 +81,7 @@ class FileIO:
     async def write_first_chunk_if_absent(self, data: bytes) -> None:
         """Put `data` (at most one chunk) at offset 0 unless chunk 0 exists already: a small file's inline
         content moving to storage, where an existing chunk holds that content or newer writes."""
+        await self.ready()
         chain = self.chain_of(0)
         self.touched_chains.add(chain)
         await self.storage.write_chunk_if_absent(chain, placement.chunk_id(self.inode.id, 0), data, self.chunk_size)
@@ -88,6 +98,7 @@ class FileIO:
             return 0
         if self.inline is not None:
             return self.read_inline(offset, dest, n)
+        await self.ready()
         ops = self.read_ops(offset, dest, n)
         await self.storage.read(ops)
         for op in ops:
@@ -114,6 +125,7 @@ class FileIO:
         keep = -(-length // cs)        # chunks that still hold data
         begin = placement.chunk_id(self.inode.id, keep)
         _, end = placement.chunk_range(self.inode.id)
+        await self.ready()
         await asyncio.gather(*(self.storage.remove_chunks(c, begin, end) for c in self.all_chains()))
         if length > 0:
             idx = (length - 1) // cs

@@ -558,7 +558,9 @@ class IoRing:
                 results[i] = reg.afile.io.read_inline(io.offset, io.view, n)
                 continue
             try:
-                ops = self._file_io(reg).read_ops(io.offset, io.view, n)
+                fio = self._file_io(reg)
+                await fio.ready()
+                ops = fio.read_ops(io.offset, io.view, n)
             except (FSError, ValueError) as e:     # no routing for the file's chains, a bad layout
                 results[i] = -(getattr(e, "errno", None) or errno.EIO)
                 continue

@@ -156,7 +156,7 @@ class GarbageCollector(PeriodicWorker):
                 and not (inode.inline and inode.fresh)):
             begin, end = placement.chunk_range(inode.id)
             await asyncio.gather(*(self.ctx.storage.remove_chunks(c, begin, end)
-                                   for c in file_chains(self.ctx.mgmtd, inode)))
+                                   for c in await file_chains(self.ctx.mgmtd, inode)))
 
         async def finish(txn: Transaction) -> int:
             if await load_dirent(txn, GC_ROOT_ID, e.name) is None:

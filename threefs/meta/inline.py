@@ -54,7 +54,7 @@ async def migrate(ctx: MetaContext, inode_id: int) -> None:
         return
     inode, data = got
     if data:
-        chain = chain_of_chunk(ctx.mgmtd, inode, 0)
+        chain = await chain_of_chunk(ctx.mgmtd, inode, 0)
         await ctx.storage.write_chunk_if_absent(chain, placement.chunk_id(inode.id, 0), data, inode.layout.chunk_size)
         await ctx.storage.sync_chain(chain)     # the content was durable in meta: keep it durable
 

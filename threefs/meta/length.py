@@ -13,23 +13,24 @@ from threefs.proto import meta_pb2 as mp
 from threefs.storage.client import StorageClient
 
 
-def file_chains(mgmtd: MgmtdClient, inode: mp.Inode) -> list[int]:
+async def file_chains(mgmtd: MgmtdClient, inode: mp.Inode) -> list[int]:
     """Distinct chain ids a file's chunks may live on."""
     layout = inode.layout
-    table = mgmtd.routing.table(layout.table_id, layout.table_version)
+    table = await mgmtd.chain_table(layout.table_id, layout.table_version)
     idx = placement.chain_indexes(layout)
     return sorted({placement.chain_of(layout, i, table.chain_ids, idx) for i in range(len(idx))})
 
 
-def chain_of_chunk(mgmtd: MgmtdClient, inode: mp.Inode, index: int) -> int:
-    table = mgmtd.routing.table(inode.layout.table_id, inode.layout.table_version)
+async def chain_of_chunk(mgmtd: MgmtdClient, inode: mp.Inode, index: int) -> int:
+    table = await mgmtd.chain_table(inode.layout.table_id, inode.layout.table_version)
     return placement.chain_of(inode.layout, index, table.chain_ids)
 
 
 async def precise_length(mgmtd: MgmtdClient, storage: StorageClient, inode: mp.Inode) -> int:
     """max over stripe chains of (last chunk index * chunk size + last chunk length)."""
     begin, end = placement.chunk_range(inode.id)
-    results = await asyncio.gather(*(storage.query_last_chunk(c, begin, end) for c in file_chains(mgmtd, inode)))
+    chains = await file_chains(mgmtd, inode)
+    results = await asyncio.gather(*(storage.query_last_chunk(c, begin, end) for c in chains))
     length = 0
     for rsp in results:
         if rsp.found:
@@ -49,8 +50,8 @@ async def truncate_chunks(mgmtd: MgmtdClient, storage: StorageClient, inode: mp.
     keep = -(-length // cs)
     begin = placement.chunk_id(inode.id, keep)
     _, end = placement.chunk_range(inode.id)
-    await asyncio.gather(*(storage.remove_chunks(c, begin, end) for c in file_chains(mgmtd, inode)))
+    await asyncio.gather(*(storage.remove_chunks(c, begin, end) for c in await file_chains(mgmtd, inode)))
     if length > 0:
         idx = (length - 1) // cs
-        await storage.truncate_chunk(chain_of_chunk(mgmtd, inode, idx), placement.chunk_id(inode.id, idx),
+        await storage.truncate_chunk(await chain_of_chunk(mgmtd, inode, idx), placement.chunk_id(inode.id, idx),
                                      length - idx * cs, cs, only_extend=length > current)

@@ -264,11 +264,11 @@ class MetaServer:
 
     async def start(self) -> str:
         await ensure_root(self.kv, self.default_layout)
-        self.address = await self.server.start()
         try:
-            await self.mgmtd.refresh()
+            await self.mgmtd.refresh()      # before serving: requests that need chain tables find them
         except FSError as e:
-            log.warning("mgmtd not reachable yet: %s", e)
+            log.warning("mgmtd not reachable yet: %s", e)    # they fetch on demand (MgmtdClient.chain_table)
+        self.address = await self.server.start()
         await self._heartbeat()
         self.mgmtd.start_polling(self.heartbeat_interval)
         self._tasks.append(asyncio.create_task(self._heartbeat_loop()))

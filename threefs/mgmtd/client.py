@@ -108,6 +108,24 @@ class MgmtdClient:
             self._changed = asyncio.get_running_loop().create_future()
         return self._changed
 
+    async def chain_table(self, table_id: int, version: int = 0) -> cpb.ChainTable:
+        """Chain table `table_id` at `version` (0 = latest), fetching routing info once when it is not
+        known here: a service that started while mgmtd was unreachable (or serves before its first
+        fetch returned) answers UNAVAILABLE, which callers retry, not a false "no such table"."""
+        try:
+            return self.routing.table(table_id, version)
+        except FSError:
+            pass               # a table created or bumped since the last poll, or no routing info yet
+        try:
+            routing = await self.refresh()
+        except FSError as e:
+            if not self.routing.version:
+                raise make_error(Code.UNAVAILABLE, f"no routing info from mgmtd yet: {e.strerror or e}") from None
+            raise
+        if not routing.version:
+            raise make_error(Code.UNAVAILABLE, "no routing info from mgmtd yet")
+        return routing.table(table_id, version)
+
     async def refresh_if_older(self, version: int) -> Routing:
         """Refresh unless we already have routing info newer than `version` (after a mismatch)."""
         if self.routing.version > version:

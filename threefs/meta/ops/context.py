@@ -35,12 +35,7 @@ class MetaContext:
             out = cpb.Layout()
             out.CopyFrom(default)
             return out
-        routing = self.mgmtd.routing
-        try:
-            table = routing.table(default.table_id, default.table_version)
-        except Exception:
-            routing = await self.mgmtd.refresh()
-            table = routing.table(default.table_id, default.table_version)
+        table = await self.mgmtd.chain_table(default.table_id, default.table_version)
         n = len(table.chain_ids)
         if n == 0:
             raise make_error(Code.INVALID_ARGUMENT, f"chain table {default.table_id} is empty")

@@ -75,12 +75,7 @@ async def _layout(ctx: MetaContext, user: cpb.UserInfo, inode: mp.Inode, layout:
                          "a layout is set on directories (files keep the one they were created with)")
     acl.check_owner(user, inode, "set the layout")
     new = checked_layout(layout)
-    routing = ctx.mgmtd.routing
-    try:
-        table = routing.table(new.table_id, new.table_version)
-    except Exception:
-        routing = await ctx.mgmtd.refresh()
-        table = routing.table(new.table_id, new.table_version)
+    table = await ctx.mgmtd.chain_table(new.table_id, new.table_version)
     if new.WhichOneof("chains") is None and new.stripe_size > len(table.chain_ids):
         raise make_error(Code.INVALID_ARGUMENT,
                          f"stripe {new.stripe_size} exceeds the {len(table.chain_ids)} chains of table {new.table_id}")

@@ -10,7 +10,8 @@ from threefs.proto import meta_pb2 as mp
 
 
 async def statfs(ctx: MetaContext, req: mp.StatFsReq) -> mp.StatFsRsp:
-    nodes = ctx.mgmtd.routing.nodes_of_type(cpb.STORAGE)
+    routing = ctx.mgmtd.routing if ctx.mgmtd.routing.version else await ctx.mgmtd.refresh()   # none fetched yet
+    nodes = routing.nodes_of_type(cpb.STORAGE)
     rsp = mp.StatFsRsp()
     infos = await asyncio.gather(*(ctx.storage.space_info(n.address) for n in nodes
                                    if n.status == cpb.HEARTBEAT_CONNECTED), return_exceptions=True)
