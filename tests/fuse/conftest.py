@@ -59,7 +59,10 @@ class Mount:
 
     def __init__(self, mgmtd: str, mnt: Path, *args: str) -> None:
         self.path = mnt
-        mnt.mkdir(parents=True, exist_ok=True)
+        try:
+            mnt.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass        # a dead mount is there (ENOTCONN): `threefs mount` detaches it
         self.proc = subprocess.Popen([sys.executable, "-m", "threefs", "mount", "--mgmtd", mgmtd, str(mnt),
                                       "-o", "allow_other", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -109,6 +110,43 @@ def test_umount_command(cluster, mount_root) -> None:
         assert r.returncode != 0 and r.stderr
     finally:
         m.stop()
+
+
+def _mount_cmd(mgmtd: str, path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "threefs", "mount", "--mgmtd", mgmtd, str(path)],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_mount_again_after_the_daemon_was_killed(cluster, mount_root) -> None:
+    m = Mount(cluster.mgmtd_address, mount_root / "again")
+    m2 = None
+    try:
+        (m.path / "kept").write_bytes(b"acknowledged")
+        m.proc.kill()                                  # the daemon dies; the kernel mount stays, dead
+        m.proc.wait(timeout=30)
+        with pytest.raises(OSError) as e:
+            os.stat(m.path)
+        assert e.value.errno == errno.ENOTCONN
+        m2 = Mount(cluster.mgmtd_address, m.path)     # detaches the dead mount and mounts afresh
+        assert "detached the mount" in m2.proc.stderr.readline()
+        assert (m2.path / "kept").read_bytes() == b"acknowledged"
+    finally:
+        if m2 is not None:
+            m2.stop()
+        m.stop()
+
+
+def test_mount_refuses_a_live_mount_and_unusable_paths(cluster, mount_root, mount) -> None:
+    r = _mount_cmd(cluster.mgmtd_address, mount.path)               # no second mount stacked on the first
+    assert r.returncode == 1
+    assert f"{mount.path} is already a mount point (fuse.threefs); unmount it first (threefs umount {mount.path})" \
+        in r.stderr and "Traceback" not in r.stderr
+    assert os.listdir(mount.path) is not None and mount.proc.poll() is None
+    afile = mount_root / "afile"
+    afile.write_bytes(b"")
+    r = _mount_cmd(cluster.mgmtd_address, afile / "sub")
+    assert r.returncode == 1
+    assert f"cannot use {afile / 'sub'} as a mountpoint: Not a directory" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_mount_rejects_breaking_options(cluster, mount_root) -> None:

@@ -93,18 +93,13 @@ def pid_alive(pid: int, marker: str = "threefs") -> bool:
 
 
 def _clear_stale_mount(mountpoint: str) -> None:
-    """Detach a FUSE mount left by a killed daemon (ENOTCONN), so the new one can mount there."""
+    """Detach a FUSE mount left by a killed daemon (ENOTCONN) and create the mountpoint, so the new daemon
+    can mount there; a mountpoint that cannot be used fails here, before anything starts."""
+    from threefs.fuse.mountpoint import prepare
     try:
-        os.stat(mountpoint)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        subprocess.run(["fusermount3", "-u", "-z", mountpoint], check=False, capture_output=True)
-    try:
-        os.makedirs(mountpoint, exist_ok=True)
-    except OSError as e:
-        raise RuntimeError(f"cannot create the mountpoint {mountpoint}: {e.strerror}; "
-                           f"choose another --mountpoint") from None
+        prepare(mountpoint)
+    except ValueError as e:
+        raise RuntimeError(f"{e}; choose another --mountpoint") from None
 
 
 class StartError(RuntimeError):

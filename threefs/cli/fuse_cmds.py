@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 import click
 
@@ -34,7 +33,13 @@ def mount(mgmtd_address, mountpoint, options, allow_other, writeback_cache, root
     if "allow_other" in extra:
         extra.remove("allow_other")
         allow_other = True
-    os.makedirs(mountpoint, exist_ok=True)
+    from threefs.fuse.mountpoint import prepare
+    try:
+        mountpoint, detached = prepare(mountpoint)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    if detached:
+        click.echo(f"detached the mount at {mountpoint} left by a threefs daemon that had exited", err=True)
     opts = MountOptions(attr_timeout=attr_timeout, entry_timeout=entry_timeout, negative_timeout=negative_timeout,
                         writeback_cache=writeback_cache, root_squash=root_squash, read_cache=not no_read_cache)
     install_uvloop()
