@@ -265,7 +265,8 @@ class Harness:
     def restart(self, role: str, node_id: int) -> None:
         """Start a killed process again (same port, same data) and wait until it is ready."""
         p = self.dc.proc(role, node_id)
-        self.dc.start_proc(p)
+        env = {"THREEFS_TOKEN": self.dc.extra["token"]} if role in ("s3", "hdfs", "fuse") else None   # as `up` does
+        self.dc.start_proc(p, env=env)
         self.dc.wait_ready(p, timeout=60)
 
     def chunks_on(self, target_id: int) -> int:

@@ -4,10 +4,13 @@ resynced); an upload it did not acknowledge failed with a server error, never a 
 downloads never return wrong bytes."""
 from __future__ import annotations
 
+import asyncio
 import random
 import signal
+import socket
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -117,4 +120,85 @@ def test_gateway_uploads_and_downloads_across_a_storage_node_kill(tmp_path) -> N
         stop.set()
         for t in threads:
             t.join(timeout=60)
+        h.close()
+
+
+def _start_upload(url: str, headers: dict[str, str], body: bytes, sent: int) -> socket.socket:
+    """Send a PUT with its full Content-Length but only the first `sent` bytes of the body (an upload in
+    progress); the caller closes the socket to abandon it."""
+    u = urllib.parse.urlsplit(url)
+    s = socket.create_connection((u.hostname, u.port), timeout=30)
+    head = [f"PUT {u.path}{'?' + u.query if u.query else ''} HTTP/1.1", f"Host: {u.netloc}",
+            f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in headers.items()), "", ""]
+    s.sendall("\r\n".join(head).encode() + body[:sent])
+    return s
+
+
+@pytest.mark.timeout(300)
+def test_temporaries_of_uploads_cut_short_by_a_gateway_kill_are_swept(tmp_path) -> None:
+    boto3 = pytest.importorskip("boto3")
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    h = Harness(tmp_path, s3=True, hdfs=True)
+    h.dc._plan()
+    h.dc.proc("meta", 100).args += ["--client-timeout", "2"]           # a dead gateway's sessions go soon
+    for role in ("s3", "hdfs"):
+        h.dc.proc(role, 1).args += ["--sweep-interval", "0.3", "--sweep-stale-after", "1"]
+    h.up()
+    sockets: list[socket.socket] = []
+    try:
+        st = h.dc.status()
+        creds = Credentials(st["s3_access_key"], st["s3_secret_key"])
+        s3 = boto3.client("s3", endpoint_url=st["s3"], aws_access_key_id=creds.access_key,
+                          aws_secret_access_key=creds.secret_key, region_name="us-east-1")
+        s3.create_bucket(Bucket="bkt")
+        body = random.Random("sweep").randbytes(4 * MIB)
+        hdfs = st["webhdfs"]
+        fs = h.observer.client
+
+        # An upload in progress through each gateway: the headers and a quarter of the body.
+        req = AWSRequest(method="PUT", url=f"{st['s3']}/bkt/obj.bin", data=body,
+                         headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+        SigV4Auth(creds, "s3", "us-east-1").add_auth(req)
+        sockets.append(_start_upload(req.url, dict(req.headers.items()), body, len(body) // 4))
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"{hdfs}/bkt/h.bin?op=CREATE&user.name=root",
+                                                          method="PUT"), timeout=30)
+        except urllib.error.HTTPError as e:
+            location = e.headers["Location"]
+        sockets.append(_start_upload(location, {}, body, len(body) // 4))
+
+        def temporaries() -> list[str]:
+            names = h.observer.call(fs.listdir("/bkt")) + [
+                f".s3-uploads/{n}" for n in h.observer.call(fs.listdir("/bkt/.s3-uploads"))]
+            return sorted(n for n in names if ".tmp-" in n or n.endswith(".webhdfs-upload"))
+
+        wait_until(lambda: len(temporaries()) == 2, 60, "both uploads writing their temporaries")
+        # A live upload is never swept: its gateway's client holds the temporary's write session.
+        live = temporaries()
+        h.observer.call(asyncio.sleep(3))          # several sweeps, each past the staleness age
+        assert temporaries() == live
+
+        for role in ("s3", "hdfs"):
+            h.fault("sweep", role, 1, signal.SIGKILL)      # mid-upload: the temporaries stay behind
+        for s in sockets:
+            s.close()
+        assert temporaries() == live
+        for role in ("s3", "hdfs"):
+            h.restart(role, 1)
+        wait_until(lambda: not temporaries(), 60, "the restarted gateways sweeping the temporaries")
+        assert h.observer.call(fs.listdir("/.webhdfs-uploads")) == []      # their markers went too
+        assert "obj.bin" not in h.observer.call(fs.listdir("/bkt")) and "h.bin" not in h.observer.call(fs.listdir("/bkt"))
+
+        # Uploads through the restarted gateways work, and leave nothing behind.
+        s3.put_object(Bucket="bkt", Key="obj.bin", Body=body)
+        _webhdfs_put(hdfs, "/bkt/h.bin", body)
+        assert s3.get_object(Bucket="bkt", Key="obj.bin")["Body"].read() == body
+        assert _webhdfs_get(hdfs, "/bkt/h.bin") == body
+        assert not temporaries() and h.observer.call(fs.listdir("/.webhdfs-uploads")) == []
+    finally:
+        for s in sockets:
+            s.close()
         h.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from threefs.cli.serve import run_service, setup_logging
+from threefs.gateway import sweep
 
 
 @click.group()
@@ -23,10 +24,15 @@ def hdfs() -> None:
               help="Require delegation=<threefs token> on every request (user.name alone is refused).")
 @click.option("--list-limit", type=int, default=1000, show_default=True,
               help="Entries per LISTSTATUS_BATCH page (Hadoop's dfs.ls.limit).")
+@click.option("--sweep-interval", type=click.FloatRange(min=0), default=sweep.SWEEP_INTERVAL, show_default=True,
+              help="Seconds between sweeps of upload temporaries left by gateways that died mid-upload (0: off).")
+@click.option("--sweep-stale-after", type=click.FloatRange(min=0), default=sweep.STALE_AFTER, show_default=True,
+              help="A temporary older than this, with no writer left, is swept.")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port (0: any).")
 @click.option("--log-level", default="INFO", show_default=True)
 def serve(mgmtd_address: str, host: str, port: int, token: str, default_user: str | None, require_token: bool,
-          list_limit: int, metrics_port: int | None, log_level: str) -> None:
+          list_limit: int, sweep_interval: float, sweep_stale_after: float, metrics_port: int | None,
+          log_level: str) -> None:
     """Serve the WebHDFS REST API (/webhdfs/v1) over the threefs namespace."""
     try:
         from threefs.gateway.hdfs.app import WebHdfsGateway
@@ -36,7 +42,7 @@ def serve(mgmtd_address: str, host: str, port: int, token: str, default_user: st
 
     async def start():
         gw = WebHdfsGateway(mgmtd_address, token=token, default_user=default_user, require_token=require_token,
-                            list_limit=list_limit)
+                            list_limit=list_limit, sweep_interval=sweep_interval, stale_after=sweep_stale_after)
         try:
             address = await gw.start(host, port)
         except BaseException:

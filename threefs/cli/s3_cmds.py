@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from threefs.cli.serve import run_service, setup_logging
+from threefs.gateway import sweep
 
 
 @click.group("s3")
@@ -23,16 +24,21 @@ def s3() -> None:
 @click.option("--domain", "domains", multiple=True,
               help="Serve virtual-hosted-style requests (Host: BUCKET.DOMAIN) for this domain (repeatable); "
                    "path-style requests keep working.")
+@click.option("--sweep-interval", type=click.FloatRange(min=0), default=sweep.SWEEP_INTERVAL, show_default=True,
+              help="Seconds between sweeps of upload temporaries left by gateways that died mid-upload (0: off).")
+@click.option("--sweep-stale-after", type=click.FloatRange(min=0), default=sweep.STALE_AFTER, show_default=True,
+              help="A temporary older than this, with no writer left, is swept.")
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port (0: any).")
 @click.option("--log-level", default="INFO", show_default=True)
-def serve(mgmtd_address, host, port, token, region, min_part_size, domains, metrics_port, log_level) -> None:
+def serve(mgmtd_address, host, port, token, region, min_part_size, domains, sweep_interval, sweep_stale_after,
+          metrics_port, log_level) -> None:
     """Serve S3 (SigV4) with buckets as top-level directories; prints READY s3 HOST:PORT."""
     from threefs.gateway.s3.app import S3Gateway
     setup_logging(log_level)
 
     async def start():
         gw = S3Gateway(mgmtd_address, token=token, region=region, min_part_size=min_part_size,
-                       domains=tuple(domains))
+                       domains=tuple(domains), sweep_interval=sweep_interval, stale_after=sweep_stale_after)
         address = await gw.start(host, port)
         return address, gw.stop
 

@@ -26,6 +26,7 @@ from aiohttp import web
 from threefs.client.fs import AsyncClient, AsyncFile
 from threefs.client.meta_client import MetaClient
 from threefs.common.errors import Code, FSError
+from threefs.gateway import sweep
 from threefs.gateway.hdfs import status as fstat
 from threefs.gateway.hdfs.errors import WebHdfsError, bad_arg, from_exception
 from threefs.gateway.hdfs.identity import Identity, UserMap
@@ -37,6 +38,7 @@ PREFIX = "/webhdfs/v1"
 IO_BUFFER = 4 << 20
 WRITE_DEPTH = 4
 LIST_BATCH = 1000
+MARKERS = "/.webhdfs-uploads"    # one symlink per CREATE in progress, to its temporary (threefs.gateway.sweep)
 RENAME_NOREPLACE = 1
 XATTR_CREATE, XATTR_REPLACE = 1, 2
 _PERM = re.compile(r"^[01]?[0-7]{1,3}$")
@@ -132,8 +134,11 @@ class WebHdfsGateway:
     """The gateway service: an aiohttp app, a shared threefs client and the user map."""
 
     def __init__(self, mgmtd: str, *, token: str = "", default_user: str | None = None,
-                 require_token: bool = False, users_ttl: float = 10.0, list_limit: int = LIST_BATCH) -> None:
+                 require_token: bool = False, users_ttl: float = 10.0, list_limit: int = LIST_BATCH,
+                 sweep_interval: float = sweep.SWEEP_INTERVAL, stale_after: float = sweep.STALE_AFTER) -> None:
         self.mgmtd_address = mgmtd
+        self.stale_after = stale_after
+        self.sweeper = sweep.Sweeper(self.sweep_temporaries, sweep_interval)
         self.list_limit = max(1, list_limit)
         self.token = token
         self.users_client = UsersClient(mgmtd)
@@ -183,9 +188,49 @@ class WebHdfsGateway:
         sock = site._server.sockets[0]   # the bound port when port=0
         self.address = f"{host}:{sock.getsockname()[1]}"
         log.info("WebHDFS gateway on http://%s%s", self.address, PREFIX)
+        self.sweeper.start()
         return self.address
 
+    async def sweep_temporaries(self) -> int:
+        """Remove the stale temporaries of CREATEs whose gateway died (threefs.gateway.sweep), found through
+        their markers; a marker whose temporary is gone (renamed into place) goes too."""
+        assert self.base is not None
+        c, n = self.base, 0
+        for name in await sweep.listdir_or_empty(c, MARKERS):
+            marker = f"{MARKERS}/{name}"
+            try:
+                tmp = await c.readlink(marker)
+                await c.lstat(tmp)
+            except FileNotFoundError:
+                done = True
+            else:
+                done = await sweep.remove_if_stale(c, tmp, self.stale_after)
+                n += done
+            if done:
+                await self._unmark(marker)
+        return n
+
+    async def _mark(self, tmp: str) -> str:
+        """A marker of an upload in progress: a symlink to its temporary, for the sweep of a dead gateway's."""
+        assert self.base is not None
+        marker = f"{MARKERS}/{os.urandom(8).hex()}"
+        try:
+            await self.base.symlink(tmp, marker)
+        except FileNotFoundError:
+            await self.base.mkdir(MARKERS, 0o700, exist_ok=True)
+            await self.base.symlink(tmp, marker)
+        return marker
+
+    async def _unmark(self, marker: str) -> None:
+        assert self.base is not None
+        try:
+            await self.base.remove(marker)
+        except FSError as e:
+            if not isinstance(e, FileNotFoundError):
+                log.warning("could not remove the upload marker %s: %s", marker, e)
+
     async def stop(self) -> None:
+        await self.sweeper.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         for c in self._clients.values():
@@ -429,18 +474,28 @@ class WebHdfsGateway:
         await r.client.mkdir(parent, 0o755, parents=True, exist_ok=True)
         tmp = posixpath.join(parent, f".{name}.{os.urandom(6).hex()}.webhdfs-upload")
         f = await r.client.open_flags(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, perm=perm)
+        marker, settled = None, False        # settled: the temporary was renamed into place or removed
         try:
             try:
+                marker = await self._mark(tmp)
                 await self._receive(r, f, 0)
             finally:
                 await f.close()
             await r.client.rename(tmp, r.path, flags=0 if overwrite else RENAME_NOREPLACE)
+            settled = True
         except BaseException:
             try:
                 await asyncio.shield(r.client.remove(tmp))
+                settled = True
             except (FSError, asyncio.CancelledError):
-                pass
+                pass                          # the marker stays: a later sweep removes the temporary
             raise
+        finally:
+            if marker is not None and settled:
+                try:
+                    await asyncio.shield(self._unmark(marker))
+                except asyncio.CancelledError:
+                    pass
         location = f"hdfs://{r.http.host}{r.path}"
         return web.Response(status=201, headers={"Location": location, "Content-Length": "0"})
 

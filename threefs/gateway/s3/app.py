@@ -28,6 +28,7 @@ from prometheus_client import Counter, Histogram
 
 from threefs.client.fs import AsyncClient
 from threefs.common.errors import Code, FSError
+from threefs.gateway import sweep
 from threefs.gateway.s3 import sigv4
 from threefs.gateway.s3.errors import S3Error, from_fs_error
 from threefs.gateway.s3.listing import UPLOADS_DIR, Lister, Marker
@@ -145,7 +146,8 @@ class S3Gateway:
     """The S3 server: authentication, routing, per-user clients and the operations."""
 
     def __init__(self, mgmtd: str, *, token: str = "", region: str = "us-east-1",
-                 min_part_size: int = 5 << 20, domains: tuple[str, ...] = ()) -> None:
+                 min_part_size: int = 5 << 20, domains: tuple[str, ...] = (),
+                 sweep_interval: float = sweep.SWEEP_INTERVAL, stale_after: float = sweep.STALE_AFTER) -> None:
         self.mgmtd = mgmtd
         self.token = token
         self.region = region
@@ -159,6 +161,8 @@ class S3Gateway:
         self._runner: web.AppRunner | None = None
         from threefs.gateway.s3 import multipart
         self.mp = multipart.Multipart(self)
+        self.stale_after = stale_after
+        self.sweeper = sweep.Sweeper(self.sweep_temporaries, sweep_interval)
 
     # ---- lifecycle ---------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -171,9 +175,26 @@ class S3Gateway:
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
         sock = site._server.sockets[0]                 # type: ignore[union-attr]
+        self.sweeper.start()
         return f"{host}:{sock.getsockname()[1]}"
 
+    async def sweep_temporaries(self) -> int:
+        """Remove the stale upload temporaries (threefs.gateway.sweep) of every bucket: PUT bodies in its
+        uploads directory and part bodies in each multipart upload's directory."""
+        c, n = self.system, 0
+        for bucket in await c.listdir("/"):
+            updir = f"/{bucket}/{UPLOADS_DIR}"
+            for name in await sweep.listdir_or_empty(c, updir):
+                if name.startswith(".tmp-"):
+                    n += await sweep.remove_if_stale(c, f"{updir}/{name}", self.stale_after)
+                    continue
+                for part in await sweep.listdir_or_empty(c, f"{updir}/{name}"):
+                    if part.startswith(".tmp-"):
+                        n += await sweep.remove_if_stale(c, f"{updir}/{name}/{part}", self.stale_after)
+        return n
+
     async def stop(self) -> None:
+        await self.sweeper.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         for c in list(self._clients.values()):
