@@ -79,7 +79,7 @@ def test_a_service_killed_under_a_writer_and_a_reader_of_the_mount(tmp_path, mou
     try:
         m = Mount(h.dc.mgmtd_address, mount_root / f"kill-{victim_of}")
         rng = random.Random(f"fuse-kill-{victim_of}")
-        old, new = rng.randbytes(6 * MIB), rng.randbytes(24 * MIB)
+        old, new = rng.randbytes(20 * MIB), rng.randbytes(24 * MIB)     # old: long enough for read-ahead
         (m.path / "old").write_bytes(old)
         (work / "old").write_bytes(old)
         (work / "new").write_bytes(new)
