@@ -130,8 +130,12 @@ def meta(host, port, node_id, log_level, metrics_port, mgmtd_address, kv, chunk_
 @click.option("--mapped-chunks", type=click.IntRange(min=0), default=DEFAULT_CAPACITY, show_default=True,
               help="Chunks (of all this node's targets) whose page-cache mapping is kept between reads, so a "
                    "re-read of a hot chunk is not mapped again (0: map and unmap on every read).")
+@click.option("--reserved-space", type=click.IntRange(min=0), default=None,
+              help="Bytes of each target's file system that chunk data may not take, so that metadata and chunk "
+                   "removals can still be written when data has filled the disk [default: 5% of the file "
+                   "system, at most 1 GiB; 0: none].")
 def storage(host, port, node_id, log_level, metrics_port, mgmtd_address, targets, heartbeat_interval, io_threads,
-            resync_rate_mb, direct_reads, mapped_chunks) -> None:
+            resync_rate_mb, direct_reads, mapped_chunks, reserved_space) -> None:
     """Run a storage server owning one or more targets (framed RPC)."""
     from threefs.storage.service import StorageConfig, StorageNode
     setup_logging(log_level)
@@ -147,7 +151,8 @@ def storage(host, port, node_id, log_level, metrics_port, mgmtd_address, targets
         node = StorageNode(node_id, dirs, mgmtd_address, host=host, port=port, heartbeat_interval=heartbeat_interval,
                            io_threads=io_threads, config=StorageConfig(resync_rate=resync_rate_mb * (1 << 20),
                                                                direct_reads=direct_reads,
-                                                               mapped_chunks=mapped_chunks))
+                                                               mapped_chunks=mapped_chunks,
+                                                               reserved_space=reserved_space))
         address = await node.start()
         return address, node.stop
 

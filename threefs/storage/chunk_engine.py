@@ -68,6 +68,14 @@ _ZEROS = memoryview(bytes(BLOCK_SIZE))
 _READ_ATTEMPTS = 4
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _UNKNOWN = object()   # update(current=...) not given: look the chunk up
+RESERVE_FRACTION = 0.05      # default free space kept back from chunk data: 5% of the file system...
+RESERVE_MAX = 1 << 30        # ...at most 1 GiB
+
+
+def default_reserve(path: str | Path) -> int:
+    """Bytes of the file system at `path` that chunk data may not take (RESERVE_FRACTION, at most RESERVE_MAX)."""
+    st = os.statvfs(path)
+    return min(RESERVE_MAX, int(st.f_blocks * st.f_frsize * RESERVE_FRACTION))
 
 
 class _Crcs:
@@ -362,14 +370,18 @@ def _blocks_ok(pieces: list[memoryview], first: int, stop: int, crcs: bytes) -> 
 class ChunkEngine:
     """The chunk store of one storage target directory (thread-safe across different chunks)."""
 
-    def __init__(self, target_dir: str | Path, target_id: int, *, maps: MapCache | None = None) -> None:
+    def __init__(self, target_dir: str | Path, target_id: int, *, maps: MapCache | None = None,
+                 reserved: int | None = None) -> None:
         """`maps`: where read_view keeps chunk mappings between reads, shared by a node's targets (by
-        default a cache of this engine's own)."""
+        default a cache of this engine's own). `reserved`: free bytes of the file system that new chunk
+        data may not take (None: default_reserve), so that the target's metadata, chunk removals
+        included, can still be written when the data has filled the disk; 0 keeps nothing back."""
         self.target_dir = Path(target_dir)
         self.target_id = target_id
         self._data = self.target_dir / "data"
         for i in range(256):
             (self._data / f"{i:02x}").mkdir(parents=True, exist_ok=True)
+        self.reserved = default_reserve(self.target_dir) if reserved is None else reserved
         opts = Options(raw_mode=True)
         opts.create_if_missing(True)
         try:
@@ -488,6 +500,8 @@ class ChunkEngine:
         expect = data_crc if kind == WRITE else None
         if kind not in (WRITE, REMOVE, TRUNCATE, EXTEND):
             raise make_error(Code.INVALID_ARGUMENT, f"unknown update type {kind}")
+        if len(view):
+            self._check_space(len(view))
         old = self.get(chunk_id) if current is _UNKNOWN else current
         for attempt in (1, 2):
             try:
@@ -519,6 +533,21 @@ class ChunkEngine:
             for v in {old.commit_ver, old.update_ver} - {update_ver, 0}:
                 self._remove_file(chunk_id, v)
         return meta
+
+    def _check_space(self, need: int) -> None:
+        """NO_SPACE for `need` bytes of new chunk data that would leave less than the reserve free: a disk
+        that chunk data has filled must stay writable for metadata, or its chunks could not even be
+        removed (rocksdb cannot log a removal on a full disk). Files kept for reuse go back first."""
+        if not self.reserved:
+            return
+        st = os.statvfs(self.target_dir)
+        free = st.f_bavail * st.f_frsize
+        if free - need < self.reserved and self._pool.drain():
+            st = os.statvfs(self.target_dir)
+            free = st.f_bavail * st.f_frsize
+        if free - need < self.reserved:
+            raise make_error(Code.NO_SPACE, f"target {self.target_id} is full: {free} bytes free, of which "
+                                            f"{self.reserved} are kept for its metadata and removals")
 
     @staticmethod
     def _clean_base(chunk_id: bytes, old: ChunkMeta | None, update_ver: int) -> ChunkMeta:
@@ -1007,8 +1036,8 @@ class ChunkEngine:
         st = os.statvfs(self.target_dir)
         capacity = st.f_blocks * st.f_frsize
         _, pooled = self._pool.size      # files kept for reuse count as free: a write can take them
-        return (capacity, capacity - st.f_bfree * st.f_frsize - pooled, st.f_bavail * st.f_frsize + pooled,
-                self._chunks)
+        free = max(0, st.f_bavail * st.f_frsize + pooled - self.reserved)     # the reserve takes no chunk data
+        return capacity, capacity - st.f_bfree * st.f_frsize - pooled, free, self._chunks
 
     def remove_all(self) -> None:
         """Drop every chunk (the target is about to be refilled by a full resync)."""

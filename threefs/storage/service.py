@@ -91,6 +91,8 @@ class StorageConfig:
     resync_rate: float = 0.0          # bytes/s of resync writes this node sends (0: unlimited)
     direct_reads: bool = True         # large reads that miss the page cache skip it (O_DIRECT), as in 3FS
     mapped_chunks: int = DEFAULT_CAPACITY   # chunks (of all targets) whose page-cache mapping is kept between reads
+    reserved_space: int | None = None   # free bytes per target file system that chunk data may not take (None:
+                                        # chunk_engine.default_reserve)
 
 
 class StorageService:
@@ -644,8 +646,9 @@ class StorageNode:
         self.heartbeat_interval = heartbeat_interval
         self.mgmtd = MgmtdClient(mgmtd_addresses)
         self.rpc = RpcClient()
-        maps = MapCache((config or StorageConfig()).mapped_chunks)     # one for all targets (map_cache)
-        targets = [Target(tid, Path(p), ChunkEngine(p, tid, maps=maps), disk_index=0)
+        cfg = config or StorageConfig()
+        maps = MapCache(cfg.mapped_chunks)     # one for all targets (map_cache)
+        targets = [Target(tid, Path(p), ChunkEngine(p, tid, maps=maps, reserved=cfg.reserved_space), disk_index=0)
                    for tid, p in sorted(target_dirs.items())]
         self.service = StorageService(node_id, targets, self.mgmtd, self.rpc, io_threads=io_threads, config=config)
         self.server = RpcServer(host, port)
