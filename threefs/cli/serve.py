@@ -8,6 +8,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import click
+
+from threefs.common.errors import FSError
 from threefs.common.metrics import serve_metrics
 from threefs.net.rpc import install_uvloop, tune_malloc
 
@@ -42,4 +45,7 @@ def run_service(start: Callable[[], Awaitable[tuple[str, Callable[[], Awaitable[
         logging.getLogger(role).info("stopping")
         await stop()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except FSError as e:            # a target or database that cannot be opened, a port in use...: no traceback
+        raise click.ClickException(f"{role}: {e.strerror or e}") from None

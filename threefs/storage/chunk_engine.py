@@ -367,6 +367,32 @@ def _blocks_ok(pieces: list[memoryview], first: int, stop: int, crcs: bytes) -> 
     return True
 
 
+class UnavailableEngine:
+    """Stands in for the chunk engine of a target whose store cannot be opened (a failed disk, corrupt
+    metadata): the node serves its other targets and reports this one OFFLINE; every operation on it
+    fails with TARGET_OFFLINE, giving the reason; it reports no space."""
+
+    def __init__(self, target_dir: str | Path, target_id: int, reason: str) -> None:
+        self.target_dir = Path(target_dir)
+        self.target_id = target_id
+        self.reason = reason
+        self.reserved = 0
+
+    def space(self) -> tuple[int, int, int, int]:
+        return 0, 0, 0, 0
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+
+        def unavailable(*args, **kwargs):
+            raise make_error(Code.TARGET_OFFLINE, f"target {self.target_id} is unavailable: {self.reason}")
+        return unavailable
+
+
 class ChunkEngine:
     """The chunk store of one storage target directory (thread-safe across different chunks)."""
 

@@ -30,7 +30,7 @@ from threefs.proto import common_pb2 as cpb
 from threefs.proto import mgmtd_pb2 as mpb
 from threefs.proto import storage_pb2 as spb
 from threefs.storage.channels import ChannelCache
-from threefs.storage.chunk_engine import DIRECT_MIN, ChunkEngine, WouldBlock
+from threefs.storage.chunk_engine import DIRECT_MIN, ChunkEngine, UnavailableEngine, WouldBlock
 from threefs.storage.chunk_locks import ChunkLocks
 from threefs.storage.fencing import call_fenced
 from threefs.storage.map_cache import DEFAULT_CAPACITY, MapCache
@@ -635,6 +635,22 @@ class StorageService:
         return rsp, None
 
 
+def open_target(target_id: int, path: str, maps: MapCache, cfg: StorageConfig) -> Target:
+    """A target with its chunk engine; one whose store cannot be opened (a failed disk, corrupt metadata)
+    stays OFFLINE until the process restarts, and the node serves its other targets (3FS takes a failed
+    disk's targets offline the same way). A store locked by another process is a configuration error."""
+    try:
+        return Target(target_id, Path(path), ChunkEngine(path, target_id, maps=maps, reserved=cfg.reserved_space))
+    except (FSError, OSError) as e:
+        if isinstance(e, FSError) and e.code == Code.BUSY:
+            raise
+        reason = e.strerror if isinstance(e, FSError) and e.strerror else str(e)
+        log.error("target %d at %s cannot be opened and stays OFFLINE until this node restarts: %s",
+                  target_id, path, reason)
+        return Target(target_id, Path(path), UnavailableEngine(path, target_id, reason),  # type: ignore[arg-type]
+                      sticky_offline=True)
+
+
 class StorageNode:
     """A storage process: RPC server, chunk engines, heartbeats, routing refresh, resync and watchdog."""
 
@@ -648,8 +664,10 @@ class StorageNode:
         self.rpc = RpcClient()
         cfg = config or StorageConfig()
         maps = MapCache(cfg.mapped_chunks)     # one for all targets (map_cache)
-        targets = [Target(tid, Path(p), ChunkEngine(p, tid, maps=maps, reserved=cfg.reserved_space), disk_index=0)
-                   for tid, p in sorted(target_dirs.items())]
+        targets = [open_target(tid, p, maps, cfg) for tid, p in sorted(target_dirs.items())]
+        if all(isinstance(t.engine, UnavailableEngine) for t in targets):
+            raise make_error(Code.IO_ERROR, "no target of this node can be opened: "
+                             + "; ".join(t.engine.reason for t in targets))
         self.service = StorageService(node_id, targets, self.mgmtd, self.rpc, io_threads=io_threads, config=config)
         self.server = RpcServer(host, port)
         self.server.register_service(SERVICE, self.service, METHODS)
