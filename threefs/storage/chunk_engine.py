@@ -418,6 +418,7 @@ class ChunkEngine:
                 raise make_error(Code.BUSY, f"target {target_dir} is in use: {e}") from e
             raise make_error(Code.IO_ERROR, f"cannot open metadata of target {target_dir}: {e}") from e
         self._pool = FilePool(str(self.target_dir / "pool"))
+        self._drain_lock = threading.Lock()
         self._lock = threading.Lock()
         self._unsynced_files: set[str] = set()
         self._unsynced_dirs: set[str] = {str(self.target_dir), str(self._data)}
@@ -541,7 +542,8 @@ class ChunkEngine:
                 raise
             except OSError as e:
                 full = e.errno in (errno.ENOSPC, errno.EDQUOT)
-                if full and attempt == 1 and self._pool.drain():
+                if full and attempt == 1:
+                    self._drain_pool()
                     continue          # the space kept for reuse goes back to the file system first
                 code = Code.NO_SPACE if full else Code.IO_ERROR
                 raise make_error(code, f"writing chunk {chunk_id.hex()} v{update_ver}: {e}") from e
@@ -568,12 +570,20 @@ class ChunkEngine:
             return
         st = os.statvfs(self.target_dir)
         free = st.f_bavail * st.f_frsize
-        if free - need < self.reserved and self._pool.drain():
+        if free - need < self.reserved:
+            self._drain_pool()
             st = os.statvfs(self.target_dir)
             free = st.f_bavail * st.f_frsize
         if free - need < self.reserved:
             raise make_error(Code.NO_SPACE, f"target {self.target_id} is full: {free} bytes free, of which "
                                             f"{self.reserved} are kept for its metadata and removals")
+
+    def _drain_pool(self) -> None:
+        """Give the files kept for reuse back to the file system (it is filling up). A caller that finds a
+        drain by another thread in progress waits for it: the space comes back only once it has unlinked
+        every file, and a look at the free space before that would see a full disk."""
+        with self._drain_lock:
+            self._pool.drain()
 
     @staticmethod
     def _clean_base(chunk_id: bytes, old: ChunkMeta | None, update_ver: int) -> ChunkMeta:
