@@ -701,7 +701,9 @@ def test_read_view_keeps_a_chunks_mapping_until_its_metadata_changes(eng):
     assert page_map.is_mapped(*first)               # kept after the read's own views are gone
     maps = page_map._mapped.copy()
     assert bytes(eng.read_view(c, BLOCK_SIZE, 2 * BLOCK_SIZE)[0]) == one[BLOCK_SIZE:3 * BLOCK_SIZE]
-    assert page_map._mapped == maps                 # the second read mapped nothing new
+    # The second read mapped nothing new. (The registry is the process's: mappings of earlier tests'
+    # engines may be released meanwhile, when the garbage collector finalizes them.)
+    assert set(page_map._mapped) <= set(maps) and page_map._mapped[first] == maps[first]
 
     # a byte changed under the kept mapping is still caught: CRCs are checked on every read
     with open(eng._path(c, 1), "r+b") as f:
