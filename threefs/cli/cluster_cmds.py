@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 import click
 
@@ -36,6 +37,9 @@ def up(data_dir, base_port, storage_nodes, targets_per_node, replicas, chunk_siz
         dc.spec = ClusterSpec(base_port=base_port, storage_nodes=storage_nodes, targets_per_node=targets_per_node,
                               replicas=replicas, chunk_size=chunk_size, fuse=fuse, mountpoint=mountpoint, s3=s3,
                               hdfs=hdfs)
+    else:
+        _check_same_spec(dc, base_port=base_port, storage_nodes=storage_nodes, targets_per_node=targets_per_node,
+                         replicas=replicas, chunk_size=chunk_size, fuse=fuse, mountpoint=mountpoint, s3=s3, hdfs=hdfs)
     was_running = bool(dc.procs) and len(dc.running()) == len(dc.procs)
     st = dc.up(timeout=timeout)
     if as_json:
@@ -49,6 +53,27 @@ def up(data_dir, base_port, storage_nodes, targets_per_node, replicas, chunk_siz
     if st.get("s3"):
         click.echo(f"  AWS_ACCESS_KEY_ID={st['s3_access_key']} AWS_SECRET_ACCESS_KEY={st['s3_secret_key']} "
                    f"aws --endpoint-url {st['s3']} s3 ls")
+
+
+def _check_same_spec(dc: DevCluster, **given) -> None:
+    """An existing cluster keeps the shape it was created with: an option given on the command line that
+    asks for another one is an error that says so, not silently ignored."""
+    ctx = click.get_current_context()
+    differ = []
+    for name, value in given.items():
+        if ctx.get_parameter_source(name) != click.core.ParameterSource.COMMANDLINE:
+            continue
+        saved = getattr(dc.spec, name)
+        if name == "mountpoint":
+            value, saved = str(Path(value).resolve()), str(Path(dc.mountpoint).resolve())
+        if value != saved:
+            flag = name.replace("_", "-")
+            shown = (f"--{flag}" if saved else f"--no-{flag}") if isinstance(saved, bool) else f"--{flag} {saved}"
+            differ.append(shown)
+    if differ:
+        raise click.UsageError(f"the cluster in {dc.data_dir} was created with {', '.join(differ)}; its shape "
+                               f"is kept. Leave these options out, or use another --data-dir (or `threefs down` "
+                               f"and remove {dc.data_dir}) for a cluster of another shape.")
 
 
 @click.command()

@@ -33,3 +33,20 @@ def test_base_port_plan_is_consecutive(tmp_path):
     dc._plan()
     ports = _planned_ports(dc)
     assert sorted(ports) == list(range(23000, 23000 + len(ports)))
+
+
+def test_up_on_an_existing_cluster_refuses_another_shape_before_starting_anything(tmp_path):
+    from click.testing import CliRunner
+
+    from threefs.cli.main import cli
+    dc = DevCluster(tmp_path / "dc", ClusterSpec(base_port=0, storage_nodes=3, targets_per_node=1, fuse=False))
+    dc._plan()
+    dc._save()
+    runner = CliRunner()
+    r = runner.invoke(cli, ["up", "--data-dir", str(tmp_path / "dc"), "--fuse", "--targets-per-node", "2",
+                            "--replicas", "3"])
+    assert r.exit_code == 2
+    assert f"the cluster in {dc.data_dir} was created with --targets-per-node 1, --no-fuse; its shape is kept" \
+        in " ".join(r.output.split())
+    assert all(p.pid == 0 for p in DevCluster(tmp_path / "dc").procs)        # nothing was started
+    assert "Traceback" not in r.output
