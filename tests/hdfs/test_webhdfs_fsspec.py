@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import ALICE, BOB
 from fsspec.implementations.webhdfs import WebHDFS
+from hdfs_util import ALICE, BOB
 
 FIELDS = {"accessTime", "blockSize", "childrenNum", "fileId", "group", "length", "modificationTime", "owner",
           "pathSuffix", "permission", "replication", "storagePolicy", "type"}

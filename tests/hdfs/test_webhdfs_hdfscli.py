@@ -5,8 +5,8 @@ import hashlib
 import os
 
 import pytest
-from conftest import ALICE, BOB
 from hdfs import HdfsError, InsecureClient
+from hdfs_util import ALICE, BOB
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import time
 
 import pytest
 import requests
-from conftest import start_gateway
+from hdfs_util import start_gateway
 
 
 def url(gw, path: str) -> str:
