@@ -32,6 +32,16 @@ def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(f)
 
 
+def sweep_options(f):
+    """--sweep-interval and --sweep-stale-after of a gateway (threefs.gateway.sweep)."""
+    from threefs.gateway import sweep
+    f = click.option("--sweep-stale-after", type=click.FloatRange(min=0), default=sweep.STALE_AFTER,
+                     show_default=True, help="A temporary older than this, with no writer left, is swept.")(f)
+    return click.option("--sweep-interval", type=click.FloatRange(min=0), default=sweep.SWEEP_INTERVAL,
+                        show_default=True, help="Seconds between sweeps of upload temporaries left by gateways "
+                        "that died mid-upload (0: off).")(f)
+
+
 def resolve_mgmtd(mgmtd: str | None, data_dir: str | None = None) -> str:
     """The mgmtd address: explicit, $THREEFS_MGMTD, or the dev cluster's state file."""
     if mgmtd:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
+from threefs.cli.common import sweep_options
 from threefs.cli.serve import run_service, setup_logging
-from threefs.gateway import sweep
 
 
 @click.group()
@@ -24,10 +24,7 @@ def hdfs() -> None:
               help="Require delegation=<threefs token> on every request (user.name alone is refused).")
 @click.option("--list-limit", type=int, default=1000, show_default=True,
               help="Entries per LISTSTATUS_BATCH page (Hadoop's dfs.ls.limit).")
-@click.option("--sweep-interval", type=click.FloatRange(min=0), default=sweep.SWEEP_INTERVAL, show_default=True,
-              help="Seconds between sweeps of upload temporaries left by gateways that died mid-upload (0: off).")
-@click.option("--sweep-stale-after", type=click.FloatRange(min=0), default=sweep.STALE_AFTER, show_default=True,
-              help="A temporary older than this, with no writer left, is swept.")
+@sweep_options
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port (0: any).")
 @click.option("--log-level", default="INFO", show_default=True)
 def serve(mgmtd_address: str, host: str, port: int, token: str, default_user: str | None, require_token: bool,

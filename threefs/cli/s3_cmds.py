@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
+from threefs.cli.common import sweep_options
 from threefs.cli.serve import run_service, setup_logging
-from threefs.gateway import sweep
 
 
 @click.group("s3")
@@ -24,10 +24,7 @@ def s3() -> None:
 @click.option("--domain", "domains", multiple=True,
               help="Serve virtual-hosted-style requests (Host: BUCKET.DOMAIN) for this domain (repeatable); "
                    "path-style requests keep working.")
-@click.option("--sweep-interval", type=click.FloatRange(min=0), default=sweep.SWEEP_INTERVAL, show_default=True,
-              help="Seconds between sweeps of upload temporaries left by gateways that died mid-upload (0: off).")
-@click.option("--sweep-stale-after", type=click.FloatRange(min=0), default=sweep.STALE_AFTER, show_default=True,
-              help="A temporary older than this, with no writer left, is swept.")
+@sweep_options
 @click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on this port (0: any).")
 @click.option("--log-level", default="INFO", show_default=True)
 def serve(mgmtd_address, host, port, token, region, min_part_size, domains, sweep_interval, sweep_stale_after,

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 import signal
 import subprocess
 
@@ -12,6 +11,7 @@ import pyfuse3
 
 from threefs.client.fs import AsyncClient
 from threefs.fuse import fuse_fd
+from threefs.fuse.mountpoint import unmount_command
 from threefs.fuse.ops import MountOptions, ThreeFSOperations
 
 log = logging.getLogger("threefs.fuse")
@@ -105,10 +105,7 @@ def raise_max_background(mountpoint: str, n: int = MAX_BACKGROUND) -> bool:
 
 def unmount(mountpoint: str, lazy: bool = False) -> None:
     """fusermount3 -u (lazy: -z), falling back to umount."""
-    tool = shutil.which("fusermount3") or shutil.which("fusermount")
-    cmd = [tool, "-u"] + (["-z"] if lazy else []) + [mountpoint] if tool else \
-        ["umount"] + (["-l"] if lazy else []) + [mountpoint]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    subprocess.run(unmount_command(mountpoint, lazy), check=True, capture_output=True, text=True)
 
 
 async def _flush_periodically(ops: ThreeFSOperations, mountpoint: str, interval: float = FLUSH_INTERVAL) -> None:

@@ -37,11 +37,15 @@ def mounted_fstype(path: str) -> str | None:
     return found
 
 
-def detach(path: str) -> None:
-    """Lazily unmount `path` (fusermount3 -uz, or umount -l)."""
+def unmount_command(path: str, lazy: bool = False) -> list[str]:
+    """fusermount3 -u (lazy: -z), or umount (-l) where FUSE's tool is missing."""
     tool = shutil.which("fusermount3") or shutil.which("fusermount")
-    cmd = [tool, "-u", "-z", path] if tool else ["umount", "-l", path]
-    subprocess.run(cmd, check=False, capture_output=True)
+    return [tool, "-u"] + (["-z"] if lazy else []) + [path] if tool else ["umount"] + (["-l"] if lazy else []) + [path]
+
+
+def detach(path: str) -> None:
+    """Lazily unmount `path`, whatever the outcome (a dead mount: nothing to flush)."""
+    subprocess.run(unmount_command(path, lazy=True), check=False, capture_output=True)
 
 
 def prepare(mountpoint: str) -> tuple[str, bool]:

@@ -376,7 +376,6 @@ class UnavailableEngine:
         self.target_dir = Path(target_dir)
         self.target_id = target_id
         self.reason = reason
-        self.reserved = 0
 
     def space(self) -> tuple[int, int, int, int]:
         return 0, 0, 0, 0
