@@ -1,10 +1,13 @@
-"""Large writes: one replica per chunk keeps it in its page cache, the others write it past the cache
-(O_DIRECT), and reads are served by that one replica, past the page cache once it is cold (real
-processes, 1 MiB chunks)."""
+"""Large writes: one replica per chunk keeps it in its page cache (and mapped), the others write it past
+the cache (O_DIRECT), and reads are served by that one replica, past the page cache once it is cold
+(`threefs admin drop-cache`, then the pages dropped; real processes, 1 MiB chunks)."""
 from __future__ import annotations
 
 import ctypes
+import json
 import os
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -74,6 +77,13 @@ def test_one_replica_caches_each_chunk_and_serves_its_reads(tmp_path):
                     assert cached(files[0]) == (t == owner), f"chunk {index} on target {t} (owner {owner})"
                 chunks.append((owner, replicas, chunk_id))
             assert len({owner for owner, _, _ in chunks}) > 1     # reads spread over the nodes
+            # The owners keep what they wrote mapped, and the kernel does not drop mapped pages: first
+            # they let go of them
+            out = subprocess.run([sys.executable, "-m", "threefs", "admin", "drop-cache", "--mgmtd",
+                                  dc.mgmtd_address, "--json"], capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0, out.stderr
+            released = {r["node_id"]: r["released"] for r in json.loads(out.stdout)}
+            assert released == {node: sum(owner // 100 == node for owner, _, _ in chunks) for node in released}
             for _, replicas, chunk_id in chunks:                  # cold: a read must now go to some disk
                 for t in replicas:
                     evict(_files(dc, t, chunk_id)[0])

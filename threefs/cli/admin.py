@@ -243,7 +243,7 @@ def upload_chain_table(table_id, csv_file, desc, data_dir, mgmtd) -> None:
     click.echo(f"chain table {table_id} is at version {run(body())}")
 
 
-from threefs.cli import admin_chains, admin_meta, admin_s3, admin_users  # noqa: E402 - this group's command modules
+from threefs.cli import admin_cache, admin_chains, admin_meta, admin_s3, admin_users  # noqa: E402 - this group's command modules
 
-for _module in (admin_chains, admin_meta, admin_users, admin_s3):
+for _module in (admin_chains, admin_meta, admin_users, admin_s3, admin_cache):
     _module.register(admin)

@@ -128,8 +128,9 @@ def meta(host, port, node_id, log_level, metrics_port, mgmtd_address, kv, chunk_
               help="Read chunks that are not in the page cache past it (O_DIRECT: less CPU, nothing cached), "
                    "or through it (when clients re-read a working set that fits in this node's memory).")
 @click.option("--mapped-chunks", type=click.IntRange(min=0), default=DEFAULT_CAPACITY, show_default=True,
-              help="Chunks (of all this node's targets) whose page-cache mapping is kept between reads, so a "
-                   "re-read of a hot chunk is not mapped again (0: map and unmap on every read).")
+              help="Chunks (of all this node's targets) kept mapped after they were written or read, so that "
+                   "reads of them send from memory without mapping or checking them again (0: map, check and "
+                   "unmap on every read). `threefs admin drop-cache` unmaps them all.")
 @click.option("--reserved-space", type=click.IntRange(min=0), default=None,
               help="Bytes of each target's file system that chunk data may not take, so that metadata and chunk "
                    "removals can still be written when data has filled the disk [default: 5% of the file "

@@ -313,6 +313,16 @@ class OfflineTargetRsp(_message.Message):
     local_state: int
     def __init__(self, local_state: _Optional[int] = ...) -> None: ...
 
+class DropMappingsReq(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DropMappingsRsp(_message.Message):
+    __slots__ = ("released",)
+    RELEASED_FIELD_NUMBER: _ClassVar[int]
+    released: int
+    def __init__(self, released: _Optional[int] = ...) -> None: ...
+
 class GetAllChunkMetaReq(_message.Message):
     __slots__ = ("target_id",)
     TARGET_ID_FIELD_NUMBER: _ClassVar[int]

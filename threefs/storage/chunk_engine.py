@@ -39,6 +39,7 @@ import fcntl
 import os
 import struct
 import threading
+import time
 from pathlib import Path
 from typing import overload
 
@@ -70,6 +71,8 @@ _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _UNKNOWN = object()   # update(current=...) not given: look the chunk up
 RESERVE_FRACTION = 0.05      # default free space kept back from chunk data: 5% of the file system...
 RESERVE_MAX = 1 << 30        # ...at most 1 GiB
+FRESH_MAX = 1024             # written, not yet committed versions kept mapped for their first read
+COARSE_TICK_NS = 20_000_000  # more than a clock tick (1-10 ms) of coarse file timestamps
 
 
 def default_reserve(path: str | Path) -> int:
@@ -335,6 +338,48 @@ def _verified(view: memoryview, first: int, stop: int, size: int, meta: ChunkMet
     return view
 
 
+def _block_mask(first: int, stop: int) -> int:
+    """The bits of the blocks `[first, stop)` covers (bit i: block i), as FileMap.checked holds them."""
+    b0 = first // BLOCK_SIZE
+    return ((1 << (-(-stop // BLOCK_SIZE) - b0)) - 1) << b0
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes when a file is written, truncated or replaced: (inode, size, mtime, ctime)."""
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _stamp_of(path: str) -> tuple[int, int, int, int] | None:
+    try:
+        return _stamp(os.stat(path))
+    except OSError:
+        return None
+
+
+def fine_ctimes(directory: str | Path) -> bool:
+    """Whether files in `directory` get a new ctime for a write right after a stat (multigrain
+    timestamps, Linux 6.13+ on ext4, xfs, btrfs, tmpfs), rather than one per clock tick: then a
+    file's stamp taken once shows every later write."""
+    path = os.path.join(directory, ".ctime-probe")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | _O_CLOEXEC, 0o600)
+    except OSError:
+        return False
+    try:
+        for _ in range(5):     # writes microseconds apart: equal ctimes in one of them means coarse ones
+            os.pwrite(fd, b"a", 0)
+            before = os.fstat(fd).st_ctime_ns
+            os.pwrite(fd, b"b", 0)
+            if os.fstat(fd).st_ctime_ns == before:
+                return False
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+        _unlink(path)
+
+
 def _block_span(offset: int, n: int, size: int) -> tuple[int, int]:
     """The range of whole blocks (the last one clipped to `size`) that `[offset, offset+n)` touches."""
     return offset // BLOCK_SIZE * BLOCK_SIZE, min(-(-(offset + n) // BLOCK_SIZE) * BLOCK_SIZE, size)
@@ -425,6 +470,8 @@ class ChunkEngine:
         self._closed = False
         self._direct_reads = True   # cleared when the file system refuses O_DIRECT
         self._maps = maps if maps is not None else MapCache()   # mappings kept between reads (read_view)
+        self._fresh: dict[bytes, tuple[int, page_map.FileMap]] = {}   # chunk -> (version, map): _keep_fresh
+        self._fine_ctime = fine_ctimes(self.target_dir)
 
     # ----------------------------------------------------------------------------------- basics
 
@@ -435,6 +482,7 @@ class ChunkEngine:
         self.sync()
         self._closed = True
         self._maps.clear(self.target_id)
+        self._fresh.clear()
         self._wal.close()
         self._db.close()
 
@@ -508,6 +556,7 @@ class ChunkEngine:
         request_id: int = 0,
         current: ChunkMeta | None | object = _UNKNOWN,
         direct: bool = False,
+        keep_mapped: bool = False,
     ) -> ChunkMeta:
         """Write pending version `update_ver` (state CLEAN) and return the new metadata.
 
@@ -515,11 +564,13 @@ class ChunkEngine:
         `current`: the chunk's stored metadata (None: no such chunk) when the caller has just read it
         under the chunk's lock; saves the lookup.
         `direct`: write the payload past the page cache when it qualifies (see `direct_capable`), for a
-        replica that will not serve the chunk's reads.
+        replica that will not serve the chunk's reads. `keep_mapped`: this replica serves them; a version
+        whose whole content this update writes stays mapped for its reads, already verified (_keep_fresh).
         """
         chunk_id = bytes(chunk_id)
         if not chunk_id:
             raise make_error(Code.INVALID_ARGUMENT, "empty chunk id")
+        self._take_fresh(chunk_id)
         view = memoryview(b"") if data is None else memoryview(data).cast("B")
         if data_crc is not None and kind != WRITE:
             _check_payload(chunk_id, crc32c(view), data_crc)
@@ -532,10 +583,10 @@ class ChunkEngine:
         for attempt in (1, 2):
             try:
                 if full_replace:
-                    meta = self._replace(chunk_id, update_ver, kind, view, chunk_size, expect, direct)
+                    meta = self._replace(chunk_id, update_ver, kind, view, chunk_size, expect, direct, keep_mapped)
                 else:
                     meta = self._apply(self._clean_base(chunk_id, old, update_ver), update_ver, kind, offset,
-                                       view, data is not None, length, chunk_size, expect, direct)
+                                       view, data is not None, length, chunk_size, expect, direct, keep_mapped)
                 break
             except FSError:
                 raise
@@ -610,11 +661,12 @@ class ChunkEngine:
         chunk_size: int,
         expect: int | None = None,
         direct: bool = False,
+        keep: bool = False,
     ) -> ChunkMeta:
         """Compute and write the pending content of a normal update on top of the committed one.
 
         `expect`: the payload's CRC32C from the request, checked before anything is written;
-        `direct`: the payload may bypass the page cache.
+        `direct`: the payload may bypass the page cache; `keep`: see update(keep_mapped).
         """
         cid, size = base.chunk_id, base.size
         meta = ChunkMeta()
@@ -633,13 +685,13 @@ class ChunkEngine:
             if size and offset >= size:  # append (possibly after a zero gap): in place
                 crcs = self._append(base, ver, offset, view, new_size, expect, direct)
             elif size == 0 or (offset == 0 and len(view) >= size):  # nothing to keep: fresh file
-                crcs = self._write_new(cid, ver, offset, view, new_size, expect, direct)
+                crcs = self._write_new(cid, ver, offset, view, new_size, expect, direct, keep)
             else:  # copy-on-write
                 if expect is not None:
                     _check_payload(cid, crc32c(view), expect)
                 buf = self._read_committed(base, new_size)
                 buf[offset:end] = view
-                crcs = self._write_new(cid, ver, 0, memoryview(buf), new_size)
+                crcs = self._write_new(cid, ver, 0, memoryview(buf), new_size, keep=keep)
         else:
             new_size = max(size, length) if kind == EXTEND else length
             if length < 0 or new_size > chunk_size:
@@ -657,7 +709,7 @@ class ChunkEngine:
         return meta
 
     def _replace(self, chunk_id: bytes, ver: int, kind: int, view: memoryview, chunk_size: int,
-                 expect: int | None = None, direct: bool = False) -> ChunkMeta:
+                 expect: int | None = None, direct: bool = False, keep: bool = False) -> ChunkMeta:
         """Full-chunk replacement: discard the local versions, pending := `view` (or a removal)."""
         if ver < 1:
             raise make_error(Code.INVALID_ARGUMENT, f"full replace with update version {ver}")
@@ -668,17 +720,18 @@ class ChunkEngine:
             meta.removing = True
             crcs = _Crcs()
         else:
-            crcs = self._write_new(chunk_id, ver, 0, view, len(view), expect, direct)
+            crcs = self._write_new(chunk_id, ver, 0, view, len(view), expect, direct, keep)
         meta.pending_size = crcs.size
         meta.pending_checksum = crcs.total
         meta.pending_block_crcs = crcs.packed()
         return meta
 
     def _write_new(self, chunk_id: bytes, ver: int, offset: int, view: memoryview, new_size: int,
-                   expect: int | None = None, direct: bool = False) -> _Crcs:
+                   expect: int | None = None, direct: bool = False, keep: bool = False) -> _Crcs:
         """Create file `.ver` = zeros up to `offset`, then `view`, then zeros up to `new_size`.
 
-        `expect` (the payload's CRC32C) is checked before the file is touched.
+        `expect` (the payload's CRC32C) is checked before the file is touched; `keep`: when `view` is
+        the whole content, keep the file mapped for the version's first read (_keep_fresh).
         """
         path = self._path(chunk_id, ver)
         crcs = _Crcs()
@@ -701,8 +754,57 @@ class ChunkEngine:
                 os.ftruncate(fd, new_size)   # trailing zeros (a hole), or the end of a longer reused file
         finally:
             os.close(fd)
+        if keep and offset == 0 and len(view) == new_size:
+            self._keep_fresh(chunk_id, ver, path, new_size)
         self._touched(path)
         return crcs
+
+    def _keep_fresh(self, chunk_id: bytes, ver: int, path: str, size: int) -> None:
+        """Map a version this engine has just written whole, for its first read after the commit.
+
+        The bytes were checked against their CRCs before they were written, and the pages the write
+        left in the page cache are mapped now: read_view serves them without checking them again as long
+        as they stay mapped and the file unchanged (see read_view). Best effort: a page already gone
+        (written past the cache, or reclaimed) or no mapping to spare leaves the first read to check."""
+        if not page_map.AVAILABLE:
+            return
+        try:
+            fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)     # (the writer's descriptor is write-only)
+            try:
+                st = os.fstat(fd)
+                fmap = page_map.FileMap(fd, size, st)
+            finally:
+                os.close(fd)
+            if not (fmap.resident(0, size) and fmap.mapped(0, size)):
+                return
+        except OSError as e:
+            if e.errno == errno.ENOMEM:
+                self._maps.shrink()
+            return
+        if not self._settled(_stamp(st)):
+            return            # coarse timestamps: a write in this clock tick would not show (_settled)
+        fmap.checked, fmap.stamp = _block_mask(0, size), _stamp(st)
+        with self._lock:
+            self._fresh[chunk_id] = (ver, fmap)
+            if len(self._fresh) > FRESH_MAX:              # versions never committed (a failed chain write)
+                del self._fresh[next(iter(self._fresh))]
+
+    def _settled(self, stamp: tuple[int, int, int, int]) -> bool:
+        """Whether every write after this stamp was taken (now) will change it. With coarse timestamps a
+        write in the same clock tick as the file's last change gets the same ctime: only a stamp taken
+        a tick after that change is sure to show the next write."""
+        return self._fine_ctime or time.time_ns() - stamp[3] >= COARSE_TICK_NS
+
+    def release_mappings(self) -> int:
+        """Unmap every chunk of this target kept mapped (read_view, _keep_fresh) once no read is sending
+        from it; returns how many there were."""
+        with self._lock:
+            fresh, self._fresh = len(self._fresh), {}
+        return self._maps.clear(self.target_id) + fresh
+
+    def _take_fresh(self, chunk_id: bytes) -> tuple[int, page_map.FileMap] | None:
+        with self._lock:
+            return self._fresh.pop(chunk_id, None)
 
     def _append(self, base: ChunkMeta, ver: int, offset: int, view: memoryview, new_size: int,
                 expect: int | None = None, direct: bool = False) -> _Crcs:
@@ -785,6 +887,7 @@ class ChunkEngine:
             if commit_ver <= meta.commit_ver:
                 return meta
         old_ver, new_ver = meta.commit_ver, meta.update_ver
+        fresh = self._take_fresh(chunk_id)
         if meta.removing:
             self._delete(chunk_id)
             with self._lock:
@@ -803,6 +906,9 @@ class ChunkEngine:
         meta.chain_ver = chain_ver
         meta.target_id = self.target_id
         self._put(meta)
+        if fresh is not None and fresh[0] == new_ver:
+            self._maps.put(self.target_id, chunk_id, (new_ver, _content(meta, new_ver)), fresh[1],
+                           self._maps.generation())
         if old_ver and old_ver != new_ver:
             self._remove_file(chunk_id, old_ver)
         return meta
@@ -814,6 +920,7 @@ class ChunkEngine:
         """
         chunk_id = bytes(chunk_id)
         meta = self.get(chunk_id)
+        self._take_fresh(chunk_id)
         if meta is None or (meta.update_ver == meta.commit_ver and meta.state == COMMIT):
             return meta
         pending_ver = meta.update_ver
@@ -937,6 +1044,16 @@ class ChunkEngine:
         committed versions only, because their files never shrink below the committed size while
         mapped (see threefs.storage.page_map). The mapping of the whole version is kept for the next
         read of the chunk (threefs.storage.map_cache) until its metadata changes.
+
+        The CRCs of a block are checked once per stay in memory, not on every read: a kept mapping
+        remembers the blocks it checked (or that this engine wrote whole from checked bytes:
+        _keep_fresh) and the file's stamp (inode, size, mtime, ctime) then. A later read of such blocks
+        skips the check when all their pages are still mapped (a page reclaimed in between, to be read
+        from the disk again, is unmapped first: page_map.FileMap.mapped) and the stamp is unchanged (no
+        write since). What stays unseen: a page reclaimed and faulted back from the disk by the send of
+        the previous read in the microseconds after its check (the same window in which every read,
+        checked or not, sends what the page then holds). With coarse file timestamps (kernels before
+        6.13) a stamp counts only once it is a clock tick older than the file's last change (_settled).
         """
         chunk_id = bytes(chunk_id)
         if offset < 0 or length < 0:
@@ -950,6 +1067,13 @@ class ChunkEngine:
             key = (ver, _content(meta, ver))
             fmap = self._maps.get(self.target_id, chunk_id, key)
             kept = fmap is not None
+            blocks = _block_mask(first, stop)
+            path = self._path(chunk_id, ver)
+            stamp = _stamp_of(path)     # before the check: a write after it moves the stamp
+            if kept and stamp is not None and stamp == fmap.stamp and fmap.checked & blocks == blocks:
+                if fmap.mapped(first, stop - first):
+                    return fmap.view[offset:offset + n], meta     # checked, still in memory, unchanged
+                fmap.checked = 0        # pages were reclaimed: whatever comes back is checked again
             if fmap is None:
                 generation = self._maps.generation()
                 fmap = self._map_version(chunk_id, ver, size, key)
@@ -963,6 +1087,10 @@ class ChunkEngine:
             if not kept:
                 self._maps.put(self.target_id, chunk_id, key, fmap, generation)
             view = _verified(fmap.view[first:stop], first, stop, size, meta, crcs, chunk_id, ver, offset)
+            if stamp is not None and self._settled(stamp):
+                if stamp != fmap.stamp:
+                    fmap.checked, fmap.stamp = 0, stamp
+                fmap.checked |= blocks
             return view[offset - first:offset - first + n], meta
         raise make_error(Code.CHUNK_NOT_COMMIT, f"chunk {chunk_id.hex()} kept changing during the read")
 
@@ -1077,6 +1205,8 @@ class ChunkEngine:
     def remove_all(self) -> None:
         """Drop every chunk (the target is about to be refilled by a full resync)."""
         self._maps.clear(self.target_id)
+        with self._lock:
+            self._fresh.clear()
         for key in list(self._db.keys()):
             self._db.delete(key)
         self._pool.drain()

@@ -60,15 +60,18 @@ class MapCache:
             self._drops += 1
             self._maps.pop((owner, chunk_id), None)
 
-    def clear(self, owner: Hashable | None = None) -> None:
-        """Drop the entries of `owner` (every entry if None)."""
+    def clear(self, owner: Hashable | None = None) -> int:
+        """Drop the entries of `owner` (every entry if None); returns how many there were."""
         with self._lock:
             self._drops += 1
             if owner is None:
+                n = len(self._maps)
                 self._maps.clear()
-            else:
-                for k in [k for k in self._maps if k[0] == owner]:
-                    del self._maps[k]
+                return n
+            gone = [k for k in self._maps if k[0] == owner]
+            for k in gone:
+                del self._maps[k]
+            return len(gone)
 
     def shrink(self) -> None:
         """The process ran out of mappings (mmap failed with ENOMEM): give back the older half."""

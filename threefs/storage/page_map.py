@@ -7,6 +7,11 @@ files with live mappings are known (`is_mapped`), so their inodes are never reus
 
 Only ranges that can never shrink may be mapped (committed chunk versions: their files are never
 truncated below the committed size), since touching a page past the end of a file raises SIGBUS.
+
+A mapping also witnesses that its pages stayed in memory: reclaiming a page removes it from every page
+table that maps it, so a page this process mapped and still finds mapped (`FileMap.mapped`, from
+/proc/self/pagemap) holds the bytes it held then, unless the file was written since (its ctime moves).
+The chunk engine uses this to check a chunk's CRCs once per stay in memory instead of once per read.
 """
 from __future__ import annotations
 
@@ -40,6 +45,10 @@ _MADV_POPULATE_READ = 22  # Linux 5.14+: map every (resident) page now, not one 
 _RESIDENT_BIT = bytes(b & 1 for b in range(256))  # mincore: only the low bit of each byte is defined
 
 
+_PRESENT_BIT = bytes(b >> 7 for b in range(256))  # pagemap: bit 63 (the top bit of an entry's last byte)
+_pagemap: tuple[int, int] = (0, -1)       # (pid, fd of /proc/self/pagemap; -1: not opened or unavailable)
+_pagemap_lock = threading.Lock()
+
 _mapped: dict[tuple[int, int], int] = {}   # (st_dev, st_ino) -> live mappings of that file
 _mapped_lock = threading.Lock()
 
@@ -68,11 +77,28 @@ class _Mapping:
                 _mapped[self.file] = left
 
 
+def _pagemap_fd() -> int:
+    """This process's /proc/self/pagemap, opened once (again after a fork); -1 where there is none."""
+    global _pagemap
+    pid = os.getpid()
+    if _pagemap[0] != pid:
+        with _pagemap_lock:
+            if _pagemap[0] != pid:
+                try:
+                    fd = os.open("/proc/self/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:
+                    fd = -1
+                _pagemap = (pid, fd)
+    return _pagemap[1]
+
+
 class FileMap:
     """A read-only mapping of bytes `[0, length)` of a file, kept to serve many reads of it; `view` is
-    the whole range. Pages are neither checked nor touched when it is made: ask `resident` first."""
+    the whole range. Pages are neither checked nor touched when it is made: ask `resident` first.
+    `checked` and `stamp` belong to the owner (the chunk engine: which blocks it verified while they
+    stayed mapped, and the file's identity then)."""
 
-    __slots__ = ("addr", "view")
+    __slots__ = ("addr", "view", "checked", "stamp")
 
     def __init__(self, fd: int, length: int, st: os.stat_result | None = None) -> None:
         """`st`: the file's stat, when the caller has it (saves an fstat)."""
@@ -84,6 +110,22 @@ class FileMap:
         arr = (ctypes.c_char * length).from_address(addr)
         arr._owner = _Mapping(addr, length, (st.st_dev, st.st_ino))
         self.addr, self.view = addr, memoryview(arr).cast("B")
+        self.checked, self.stamp = 0, None
+
+    def mapped(self, offset: int, length: int) -> bool:
+        """Whether every page of `[offset, offset+length)` is in this process's page tables now (False
+        where /proc/self/pagemap cannot be read). A page that was mapped at some point and is mapped now
+        was not reclaimed in between, unless this process faulted it in again by touching it."""
+        fd = _pagemap_fd()
+        if fd < 0:
+            return False
+        start = offset - offset % PAGE
+        pages = -(-(offset + length - start) // PAGE)
+        try:
+            entries = os.pread(fd, 8 * pages, (self.addr + start) // PAGE * 8)
+        except OSError:
+            return False
+        return len(entries) == 8 * pages and 0 not in entries[7::8].translate(_PRESENT_BIT)
 
     def resident(self, offset: int, length: int) -> bool:
         """Whether every page of `[offset, offset+length)` is in the page cache (and mapped in now, so

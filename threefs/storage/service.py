@@ -54,6 +54,7 @@ METHODS = {
     "SyncStart": spb.SyncStartReq,
     "SyncDone": spb.SyncDoneReq,
     "OfflineTarget": spb.OfflineTargetReq,
+    "DropMappings": spb.DropMappingsReq,
 }
 # Forward failures worth retrying against a (possibly new) successor.
 FORWARD_RETRYABLE = {Code.UNAVAILABLE, Code.TIMEOUT, Code.ROUTING_VERSION_MISMATCH, Code.TARGET_OFFLINE,
@@ -323,8 +324,11 @@ class StorageService:
             await self._io(eng.abort, io.chunk_id)
         else:
             kw["current"] = meta   # read above under the chunk lock
-        if len(data) >= DIRECT_MIN and self.mgmtd.routing.cache_replica(io.chain_id, io.chunk_id) != target.target_id:
-            kw["direct"] = True    # another replica keeps this chunk in memory and serves its reads
+        if self.mgmtd.routing.cache_replica(io.chain_id, io.chunk_id) != target.target_id:
+            if len(data) >= DIRECT_MIN:
+                kw["direct"] = True    # another replica keeps this chunk in memory and serves its reads
+        elif len(data) > SMALL_READ:
+            kw["keep_mapped"] = True   # this one does: its reads are served from a mapping (read_view)
         if len(data) <= INLINE_UPDATE and (meta is None or meta.size <= INLINE_UPDATE):
             # A small update (a new small file's chunk, a short append) costs less than the hop to an
             # I/O thread and back (futex wake-ups and GIL hand-offs): it runs on the loop.
@@ -492,6 +496,13 @@ class StorageService:
         t = self._target(req.target_id)
         self.set_offline(t, "offline-target request", sticky=True)
         return spb.OfflineTargetRsp(local_state=t.local_state), None
+
+    async def DropMappings(self, req: spb.DropMappingsReq, payload):
+        """Admin drop-cache: unmap every chunk kept mapped (recently written or read), so that the kernel
+        may drop their pages (it keeps mapped pages through `echo 3 > /proc/sys/vm/drop_caches`)."""
+        released = sum(t.engine.release_mappings() for t in self.targets.values()
+                       if not isinstance(t.engine, UnavailableEngine))
+        return spb.DropMappingsRsp(released=released), None
 
     # ---- reads ---------------------------------------------------------------------------
     async def BatchRead(self, req: spb.BatchReadReq, payload):

@@ -682,8 +682,9 @@ def test_read_view_serves_committed_cached_bytes_without_copying(eng):
 
 
 def test_read_view_keeps_a_chunks_mapping_until_its_metadata_changes(eng):
-    """Repeated reads of a chunk reuse one mapping; every read still checks CRCs, and any change of the
-    chunk (commit over, removal and a new chunk at the same version) is read fresh, never stale bytes."""
+    """Repeated reads of a chunk reuse one mapping; a byte changed under it is still caught, and any
+    change of the chunk (commit over, removal and a new chunk at the same version) is read fresh, never
+    stale bytes."""
     from threefs.storage.chunk_engine import WouldBlock
 
     if not page_map.AVAILABLE:
@@ -705,7 +706,7 @@ def test_read_view_keeps_a_chunks_mapping_until_its_metadata_changes(eng):
     # engines may be released meanwhile, when the garbage collector finalizes them.)
     assert set(page_map._mapped) <= set(maps) and page_map._mapped[first] == maps[first]
 
-    # a byte changed under the kept mapping is still caught: CRCs are checked on every read
+    # a byte changed under the kept mapping is still caught: the write moves the file's stamp
     with open(eng._path(c, 1), "r+b") as f:
         f.seek(7)
         f.write(bytes([one[7] ^ 0xFF]))
@@ -912,3 +913,120 @@ def test_read_direct_skips_the_page_cache_with_read_semantics(eng):
             eng.read_direct(c2, off, n)
         assert code_of(ei) == Code.CHECKSUM_MISMATCH
     assert bytes(eng.read_direct(c2, 6 * BLOCK_SIZE, 5 * BLOCK_SIZE)[0]) == data[6 * BLOCK_SIZE:11 * BLOCK_SIZE]
+
+
+def _kept(e: ChunkEngine, c: bytes):
+    """The mapping the engine keeps for chunk `c` (None if none)."""
+    hit = e._maps._maps.get((e.target_id, c))
+    return None if hit is None else hit[1]
+
+
+def _count_checks(monkeypatch) -> list[int]:
+    """Count the CRC checks of mapped reads (chunk_engine._verified calls)."""
+    from threefs.storage import chunk_engine
+
+    calls = [0]
+    real = chunk_engine._verified
+
+    def counting(*args, **kwargs):
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chunk_engine, "_verified", counting)
+    return calls
+
+
+def test_blocks_are_checked_once_per_stay_in_memory(eng, monkeypatch):
+    """A kept mapping checks each block's CRC on its first read only; a write to the file (corruption
+    by another program) or the pages leaving memory makes the next read check again."""
+    from threefs.storage.chunk_engine import WouldBlock
+
+    if not page_map.AVAILABLE or page_map._pagemap_fd() < 0:
+        pytest.skip("mmap or /proc/self/pagemap unavailable: every read checks CRCs")
+    checks = _count_checks(monkeypatch)
+    c, data = cid(9), os.urandom(CS)
+    put(eng, c, 1, 0, data)
+    assert bytes(eng.read_view(c, 0, 2 * BLOCK_SIZE)[0]) == data[:2 * BLOCK_SIZE] and checks[0] == 1
+    assert bytes(eng.read_view(c, 100, BLOCK_SIZE)[0]) == data[100:BLOCK_SIZE + 100] and checks[0] == 1
+    assert bytes(eng.read_view(c, 0, CS)[0]) == data and checks[0] == 2   # blocks not read before: checked
+    assert bytes(eng.read_view(c, 0, CS)[0]) == data and checks[0] == 2
+    if not eng._fine_ctime:
+        pytest.skip("coarse file timestamps (Linux < 6.13): a write right after a check could go unseen, "
+                    "so a freshly checked block is checked again")
+    path = eng._path(c, 1)
+    with open(path, "r+b") as f:                     # written since the check: checked again, and caught
+        f.seek(BLOCK_SIZE + 5)
+        f.write(bytes([data[BLOCK_SIZE + 5] ^ 0xFF]))
+    with pytest.raises(FSError) as ei:
+        eng.read_view(c, BLOCK_SIZE, 10)
+    assert code_of(ei) == Code.CHECKSUM_MISMATCH and checks[0] == 3
+    del ei
+    assert bytes(eng.read_view(c, 0, BLOCK_SIZE)[0]) == data[:BLOCK_SIZE] and checks[0] == 4
+
+    # Bytes that rot on the disk change no timestamp. Pretend the flip above was such rot (take its stamp
+    # as the checked one): while the pages stay in memory the read serves what memory holds...
+    fmap = _kept(eng, c)
+    st = os.stat(path)
+    fmap.stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    fmap.checked = (1 << (CS // BLOCK_SIZE)) - 1
+    assert eng.read_view(c, BLOCK_SIZE + 5, 1)[0][0] == data[BLOCK_SIZE + 5] ^ 0xFF and checks[0] == 4
+    # ...and once the pages leave memory (reclaimed: MADV_PAGEOUT does what memory pressure does), the
+    # bytes that come back from the disk are checked again
+    eng.sync()                                             # (dirty pages are not reclaimed)
+    assert page_map._madvise(fmap.addr, CS, 21) == 0      # MADV_PAGEOUT
+    assert not fmap.mapped(0, CS)
+    with pytest.raises(WouldBlock):                        # not in the page cache any more: the disk path
+        eng.read_view(c, BLOCK_SIZE, 10)
+    assert fmap.checked == 0
+    with pytest.raises(FSError) as ei:
+        eng.read(c, BLOCK_SIZE, 10)                        # (which checks, and brings the pages back)
+    assert code_of(ei) == Code.CHECKSUM_MISMATCH
+    del ei
+    with pytest.raises(FSError) as ei:
+        eng.read_view(c, BLOCK_SIZE, 10)
+    assert code_of(ei) == Code.CHECKSUM_MISMATCH
+
+
+def test_a_version_written_whole_is_served_without_a_second_check(eng, monkeypatch):
+    """The replica that serves a chunk's reads (update keep_mapped) keeps the version it wrote whole
+    mapped from the write on: its bytes were checked against the client's CRC before they were written,
+    so the first read does not check them again; a partial write, or a write to the file since, does."""
+    if not page_map.AVAILABLE or page_map._pagemap_fd() < 0:
+        pytest.skip("mmap or /proc/self/pagemap unavailable: every read checks CRCs")
+    if not eng._fine_ctime:
+        pytest.skip("coarse file timestamps (Linux < 6.13): the first read checks what the write left")
+    checks = _count_checks(monkeypatch)
+    c, data = cid(10), os.urandom(CS)
+    write(eng, c, 1, 0, data, keep_mapped=True)
+    assert _kept(eng, c) is None                     # pending versions are not served
+    eng.commit(c, 1, 1)
+    assert _kept(eng, c) is not None
+    assert bytes(eng.read_view(c, 0, CS)[0]) == data and checks[0] == 0
+    # copy-on-write of a part: the new version is whole in the file written, from checked bytes
+    write(eng, c, 2, 1000, b"z" * 5000, keep_mapped=True)
+    eng.commit(c, 2, 1)
+    expect = data[:1000] + b"z" * 5000 + data[6000:]
+    assert bytes(eng.read_view(c, 0, CS)[0]) == expect and checks[0] == 0
+    # an append is not (the committed part in the file may have left memory meanwhile)
+    c2 = cid(11)
+    put(eng, c2, 1, 0, data[:CS // 2])
+    write(eng, c2, 2, CS // 2, data[CS // 2:], keep_mapped=True)
+    eng.commit(c2, 2, 1)
+    assert bytes(eng.read_view(c2, 0, CS)[0]) == data and checks[0] == 1
+    # an abandoned version leaves nothing behind; neither does a replica that does not serve reads
+    c3 = cid(12)
+    write(eng, c3, 1, 0, data, keep_mapped=True)
+    eng.abort(c3)
+    write(eng, c3, 1, 0, data)
+    eng.commit(c3, 1, 1)
+    assert _kept(eng, c3) is None and not eng._fresh
+    # corrupted between the write and the first read: caught
+    c4 = cid(13)
+    write(eng, c4, 1, 0, data, keep_mapped=True)
+    eng.commit(c4, 1, 1)
+    with open(eng._path(c4, 1), "r+b") as f:
+        f.seek(CS - 1)
+        f.write(bytes([data[-1] ^ 1]))
+    with pytest.raises(FSError) as ei:
+        eng.read_view(c4, 0, CS)
+    assert code_of(ei) == Code.CHECKSUM_MISMATCH
