@@ -202,3 +202,19 @@ def test_cli_finds_cluster_from_data_dir(cluster, client, workdir):
                         str(cluster.data_dir)], capture_output=True, env=env, timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout == b"found"
+
+
+def test_drop_cache_reaches_every_storage_node_and_says_what_failed(cluster, client, workdir):
+    """`threefs admin drop-cache` asks each storage node to unmap what it keeps (how much it let go of is
+    checked with 1 MiB chunks in tests/integration/test_cache_replica_reads.py; this cluster's 64 KiB
+    chunks are never kept mapped); an unreachable cluster is a one-line error."""
+    client.write_file(f"{workdir}/some", rand_bytes(4 * CHUNK, 5))
+    res = cli_json("admin", "drop-cache", "--json", "--mgmtd", cluster.mgmtd_address)
+    assert sorted(r["node_id"] for r in res) == sorted(n for n in range(10001, 10004))
+    assert all(r["released"] == 0 and r["address"] for r in res), res
+    out = threefs_cli("admin", "drop-cache", "--mgmtd", cluster.mgmtd_address).stdout.decode()
+    assert out.count("released 0 chunk mappings") == 3, out
+    p = threefs_cli("admin", "drop-cache", "--mgmtd", "127.0.0.1:1", check=False)
+    err = p.stderr.decode()
+    assert p.returncode == 1 and err.startswith("threefs: error:") and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err

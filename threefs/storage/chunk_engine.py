@@ -1068,17 +1068,20 @@ class ChunkEngine:
             fmap = self._maps.get(self.target_id, chunk_id, key)
             kept = fmap is not None
             blocks = _block_mask(first, stop)
-            path = self._path(chunk_id, ver)
-            stamp = _stamp_of(path)     # before the check: a write after it moves the stamp
-            if kept and stamp is not None and stamp == fmap.stamp and fmap.checked & blocks == blocks:
-                if fmap.mapped(first, stop - first):
-                    return fmap.view[offset:offset + n], meta     # checked, still in memory, unchanged
-                fmap.checked = 0        # pages were reclaimed: whatever comes back is checked again
-            if fmap is None:
+            # The file's stamp, taken before the check (a write after it moves the stamp). A kept mapping
+            # pins the file's dentries, so the path lookup needs no disk on the event loop.
+            if kept:
+                stamp = _stamp_of(self._path(chunk_id, ver))
+                if stamp is not None and stamp == fmap.stamp and fmap.checked & blocks == blocks:
+                    if fmap.mapped(first, stop - first):
+                        return fmap.view[offset:offset + n], meta     # checked, still in memory, unchanged
+                    fmap.checked = 0    # pages were reclaimed: whatever comes back is checked again
+            else:
                 generation = self._maps.generation()
-                fmap = self._map_version(chunk_id, ver, size, key)
-                if fmap is None:
+                mapped = self._map_version(chunk_id, ver, size, key)
+                if mapped is None:
                     continue  # committed over or removed since the lookup
+                fmap, stamp = mapped
             try:
                 if not fmap.resident(first, stop - first):
                     raise WouldBlock()   # (a mapping of pages not cached is not kept: the disk path reads them)
@@ -1094,9 +1097,10 @@ class ChunkEngine:
             return view[offset - first:offset - first + n], meta
         raise make_error(Code.CHUNK_NOT_COMMIT, f"chunk {chunk_id.hex()} kept changing during the read")
 
-    def _map_version(self, chunk_id: bytes, ver: int, size: int, key: tuple) -> page_map.FileMap | None:
-        """Map `[0, size)` of a committed version's file; None if the file is gone or the chunk changed
-        meanwhile (the path may then have named another file)."""
+    def _map_version(self, chunk_id: bytes, ver: int, size: int,
+                     key: tuple) -> tuple[page_map.FileMap, tuple[int, int, int, int]] | None:
+        """Map `[0, size)` of a committed version's file: (the mapping, the file's stamp); None if the file
+        is gone or the chunk changed meanwhile (the path may then have named another file)."""
         path = self._path(chunk_id, ver)
         fd = _open_data(path, nowait=True)
         if fd is None:
@@ -1115,7 +1119,7 @@ class ChunkEngine:
             os.close(fd)
         if (ver, _content(self.get(chunk_id), ver)) != key:
             return None
-        return fmap
+        return fmap, _stamp(st)
 
     def read_direct(self, chunk_id: bytes, offset: int, length: int) -> tuple[memoryview, ChunkMeta] | None:
         """The committed bytes `[offset, offset+length)` read past the page cache (O_DIRECT), or None
