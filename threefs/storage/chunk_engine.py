@@ -765,8 +765,10 @@ class ChunkEngine:
         The bytes were checked against their CRCs before they were written, and the pages the write
         left in the page cache are mapped now: read_view serves them without checking them again as long
         as they stay mapped and the file unchanged (see read_view). Best effort: a page already gone
-        (written past the cache, or reclaimed) or no mapping to spare leaves the first read to check."""
-        if not page_map.AVAILABLE:
+        (written past the cache, or reclaimed) or no mapping to spare leaves the first read to check, and
+        so do coarse file timestamps (a stamp taken in the tick of the write would not show a later one:
+        _settled)."""
+        if not page_map.AVAILABLE or not self._fine_ctime:
             return
         try:
             fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)     # (the writer's descriptor is write-only)
@@ -781,8 +783,6 @@ class ChunkEngine:
             if e.errno == errno.ENOMEM:
                 self._maps.shrink()
             return
-        if not self._settled(_stamp(st)):
-            return            # coarse timestamps: a write in this clock tick would not show (_settled)
         fmap.checked, fmap.stamp = _block_mask(0, size), _stamp(st)
         with self._lock:
             self._fresh[chunk_id] = (ver, fmap)

@@ -1037,3 +1037,27 @@ def test_a_version_written_whole_is_served_without_a_second_check(eng, monkeypat
     with pytest.raises(FSError) as ei:
         eng.read_view(c4, 0, CS)
     assert code_of(ei) == Code.CHECKSUM_MISMATCH
+
+
+def test_coarse_timestamps_trust_only_a_stamp_a_tick_old(eng, monkeypatch):
+    """With file timestamps of one clock tick (kernels before 6.13), a write in the tick of a check would
+    leave the stamp as it was: a stamp counts only once the file's last change is a tick old, and a
+    version just written is not kept mapped for its first read."""
+    from types import SimpleNamespace
+
+    from threefs.storage import chunk_engine
+
+    if not page_map.AVAILABLE or page_map._pagemap_fd() < 0:
+        pytest.skip("mmap or /proc/self/pagemap unavailable: every read checks CRCs")
+    eng._fine_ctime = False
+    checks = _count_checks(monkeypatch)
+    c, data = cid(14), os.urandom(CS)
+    write(eng, c, 1, 0, data, keep_mapped=True)
+    eng.commit(c, 1, 1)
+    assert _kept(eng, c) is None and not eng._fresh
+    for expect in (1, 2):                            # the file changed this tick: every read checks
+        assert bytes(eng.read_view(c, 0, CS)[0]) == data and checks[0] == expect
+    later = chunk_engine.time.time_ns() + 10 * chunk_engine.COARSE_TICK_NS
+    monkeypatch.setattr(chunk_engine, "time", SimpleNamespace(time_ns=lambda: later))
+    for expect in (3, 3):                            # a tick later: checked once more, then trusted
+        assert bytes(eng.read_view(c, 0, CS)[0]) == data and checks[0] == expect
