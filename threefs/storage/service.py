@@ -324,11 +324,11 @@ class StorageService:
             await self._io(eng.abort, io.chunk_id)
         else:
             kw["current"] = meta   # read above under the chunk lock
-        if self.mgmtd.routing.cache_replica(io.chain_id, io.chunk_id) != target.target_id:
-            if len(data) >= DIRECT_MIN:
+        if len(data) >= DIRECT_MIN:
+            if self.mgmtd.routing.cache_replica(io.chain_id, io.chunk_id) != target.target_id:
                 kw["direct"] = True    # another replica keeps this chunk in memory and serves its reads
-        elif len(data) > SMALL_READ:
-            kw["keep_mapped"] = True   # this one does: its reads are served from a mapping (read_view)
+            elif len(data) > SMALL_READ:
+                kw["keep_mapped"] = True   # this one does: its reads are served from a mapping (read_view)
         if len(data) <= INLINE_UPDATE and (meta is None or meta.size <= INLINE_UPDATE):
             # A small update (a new small file's chunk, a short append) costs less than the hop to an
             # I/O thread and back (futex wake-ups and GIL hand-offs): it runs on the loop.
