@@ -438,10 +438,11 @@ class Harness:
                 raise AssertionError(f"{path}: acknowledged data differs from offset {bad}")
             self.report.bytes_verified += len(expect)
             fio = FileIO(st.inode, c.mgmtd, c.storage)
-            for idx in range(-(-len(expect) // CHUNK)):
+            chunk = st.inode.layout.chunk_size       # the file's own (a test may change the cluster's)
+            for idx in range(-(-len(expect) // chunk)):
                 chain_id = fio.chain_of(idx)
                 cid = placement.chunk_id(st.inode.id, idx)
-                content = bytes(expect[idx * CHUNK:(idx + 1) * CHUNK])
+                content = bytes(expect[idx * chunk:(idx + 1) * chunk])
                 targets = [t.target_id for t in c.mgmtd.routing.chain(chain_id).targets]
                 metas = []
                 for tid in targets:

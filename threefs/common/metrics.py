@@ -18,6 +18,9 @@ RPC_LATENCY = Histogram("threefs_rpc_latency_seconds", "Time from request decode
                                              0.5, 1.0, 2.5, 5.0, 10.0))
 RPC_BYTES = Counter("threefs_rpc_payload_bytes", "Bulk payload bytes, by method and direction (in/out)",
                     ["method", "direction"])
+MAPPED_READ_BYTES = Counter("threefs_storage_mapped_read_bytes", "Chunk bytes a storage node sent from a kept "
+                            "mapping, by whether this read checked their CRCs (checked: yes) or found them "
+                            "checked during their stay in memory (no)", ["checked"])
 
 
 _children: dict[tuple, tuple] = {}     # (method, status) -> labelled metrics: labels() takes a lock per call

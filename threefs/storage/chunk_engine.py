@@ -49,6 +49,7 @@ from rocksdict import Options, Rdict
 from threefs.common.buffers import ALIGNED_FROM, uninitialized_view
 from threefs.common.crc_combine import crc32c_combine
 from threefs.common.errors import Code, FSError, make_error
+from threefs.common.metrics import MAPPED_READ_BYTES
 from threefs.common.wal_sync import WalSyncer
 from threefs.proto.storage_pb2 import (
     CLEAN,
@@ -73,6 +74,7 @@ RESERVE_FRACTION = 0.05      # default free space kept back from chunk data: 5% 
 RESERVE_MAX = 1 << 30        # ...at most 1 GiB
 FRESH_MAX = 1024             # written, not yet committed versions kept mapped for their first read
 COARSE_TICK_NS = 20_000_000  # more than a clock tick (1-10 ms) of coarse file timestamps
+_SENT_CHECKED, _SENT_TRUSTED = MAPPED_READ_BYTES.labels("yes"), MAPPED_READ_BYTES.labels("no")
 
 
 def default_reserve(path: str | Path) -> int:
@@ -1074,6 +1076,7 @@ class ChunkEngine:
                 stamp = _stamp_of(self._path(chunk_id, ver))
                 if stamp is not None and stamp == fmap.stamp and fmap.checked & blocks == blocks:
                     if fmap.mapped(first, stop - first):
+                        _SENT_TRUSTED.inc(n)
                         return fmap.view[offset:offset + n], meta     # checked, still in memory, unchanged
                     fmap.checked = 0    # pages were reclaimed: whatever comes back is checked again
             else:
@@ -1094,6 +1097,7 @@ class ChunkEngine:
                 if stamp != fmap.stamp:
                     fmap.checked, fmap.stamp = 0, stamp
                 fmap.checked |= blocks
+            _SENT_CHECKED.inc(n)
             return view[offset - first:offset - first + n], meta
         raise make_error(Code.CHUNK_NOT_COMMIT, f"chunk {chunk_id.hex()} kept changing during the read")
 
