@@ -78,17 +78,21 @@ def pid_alive(pid: int, marker: str = "threefs") -> bool:
     """
     try:
         os.kill(pid, 0)
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        if fields[0] in ("Z", "X"):
-            # a zombie leader whose other threads still exit keeps its sockets and locks
-            return len(os.listdir(f"/proc/{pid}/task")) > 1
-        if int(fields[6]) & _PF_EXITING:
-            return True     # killed, still releasing its files (its command line may read torn meanwhile)
+        # The command line first, the state after it: an exiting process's command line can read torn (its
+        # memory is unmapped page by page), and the exiting flag only ever goes on, so a state read after
+        # the command line that is not exiting proves the command line was read whole.
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return False
+    if fields[0] in ("Z", "X"):
+        # a zombie leader whose other threads still exit keeps its sockets and locks; the thread count
+        # (num_threads, from the same read) drops as each thread is released, after it closed its files
+        return int(fields[17]) > 1
+    if int(fields[6]) & _PF_EXITING:
+        return True         # killed, still releasing its files
     return not cmd.strip() or marker in cmd
 
 
