@@ -19,11 +19,13 @@ from threefs.cli.serve import setup_logging
 @click.option("--entry-timeout", type=float, default=30.0, show_default=True, help="Kernel name cache TTL (s).")
 @click.option("--negative-timeout", type=float, default=5.0, show_default=True, help="Cache TTL of missing names.")
 @click.option("--no-read-cache", is_flag=True, help="Bypass the page cache for reads (direct_io).")
+@click.option("--no-dir-leases", is_flag=True,
+              help="Ask meta for every lookup, also of names in directories this mount just made (no leases).")
 @click.option("--retry-timeout", type=float, default=30.0, show_default=True,
               help="Seconds a failing meta/storage request is retried before the caller gets EIO.")
 @click.option("--log-level", default="WARNING", show_default=True)
 def mount(mgmtd_address, mountpoint, options, allow_other, writeback_cache, root_squash, attr_timeout,
-          entry_timeout, negative_timeout, no_read_cache, retry_timeout, log_level) -> None:
+          entry_timeout, negative_timeout, no_read_cache, no_dir_leases, retry_timeout, log_level) -> None:
     """Mount the file system at MOUNTPOINT (prints `READY fuse MOUNTPOINT`; SIGTERM unmounts)."""
     from threefs.fuse.mount import serve
     from threefs.fuse.ops import MountOptions
@@ -41,7 +43,8 @@ def mount(mgmtd_address, mountpoint, options, allow_other, writeback_cache, root
     if detached:
         click.echo(f"detached the mount at {mountpoint} left by a threefs daemon that had exited", err=True)
     opts = MountOptions(attr_timeout=attr_timeout, entry_timeout=entry_timeout, negative_timeout=negative_timeout,
-                        writeback_cache=writeback_cache, root_squash=root_squash, read_cache=not no_read_cache)
+                        writeback_cache=writeback_cache, root_squash=root_squash, read_cache=not no_read_cache,
+                        dir_leases=not no_dir_leases)
     install_uvloop()
     tune_malloc()     # 1 MiB write payloads and read buffers: reused heap memory, not fresh pages each time
     try:

@@ -83,8 +83,11 @@ def mgmtd(host, port, node_id, log_level, metrics_port, kv, heartbeat_fail_ms, c
 @click.option("--inline-max", type=click.IntRange(0, 65536), default=8192, show_default=True,
               help="Files of at most this many bytes, written whole after create, keep their content in meta "
                    "instead of on storage (0: never).")
+@click.option("--dir-lease-ttl", type=click.FloatRange(0, 3600), default=10.0, show_default=True,
+              help="Seconds a mount that made a directory answers lookups of names it did not add there without "
+                   "meta; another client adding a name recalls it first (0: no leases).")
 def meta(host, port, node_id, log_level, metrics_port, mgmtd_address, kv, chunk_size, stripe, table_id, heartbeat_interval,
-         gc_interval, gc_delay, client_timeout, authenticate, inline_max) -> None:
+         gc_interval, gc_delay, client_timeout, authenticate, inline_max, dir_lease_ttl) -> None:
     """Run a metadata server (framed RPC)."""
     from threefs.common import placement
     from threefs.kv.engine import open_engine
@@ -101,7 +104,8 @@ def meta(host, port, node_id, log_level, metrics_port, mgmtd_address, kv, chunk_
     async def start():
         engine = open_engine(kv)
         config = MetaConfig(authenticate=authenticate, gc_interval=gc_interval, gc_delay=gc_delay,
-                            client_timeout=client_timeout, inline_max=inline_max)
+                            client_timeout=client_timeout, inline_max=inline_max,
+                            dir_lease_ttl=dir_lease_ttl)
         server = MetaServer(engine, node_id, mgmtd_address, host=host, port=port, default_layout=layout,
                             heartbeat_interval=heartbeat_interval, config=config)
         address = await server.start()

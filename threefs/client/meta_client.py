@@ -34,6 +34,10 @@ class MetaClient:
     def base(self) -> mp.ReqBase:
         return mp.ReqBase(user=self.user, client_id=self.client_id, request_id=os.urandom(16), hostname=_HOSTNAME)
 
+    def address(self) -> str:
+        """The meta server this client's calls go to now ("HOST:PORT")."""
+        return self._pick()
+
     def _pick(self) -> str:
         routing = self.mgmtd.routing
         if self._address is not None and routing is self._picked_in:

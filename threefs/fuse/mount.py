@@ -10,6 +10,7 @@ import subprocess
 import pyfuse3
 
 from threefs.client.fs import AsyncClient
+from threefs.common.errors import FSError
 from threefs.fuse import fuse_fd
 from threefs.fuse.mountpoint import unmount_command
 from threefs.fuse.ops import MountOptions, ThreeFSOperations
@@ -124,6 +125,11 @@ async def serve(mgmtd: str, mountpoint: str, options: MountOptions, *, allow_oth
     mountpoint = os.path.abspath(mountpoint)
     client = await AsyncClient(mgmtd, retry_timeout=retry_timeout).connect()
     ops = ThreeFSOperations(client, mountpoint, options)
+    if options.dir_leases:
+        try:
+            await ops.leases.start(client.meta.address())
+        except (OSError, FSError) as e:         # the mount works without: every lookup asks meta
+            log.warning("directory leases are off: %s", e)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -163,4 +169,5 @@ async def serve(mgmtd: str, mountpoint: str, options: MountOptions, *, allow_oth
             pyfuse3.close(unmount=not unmounted)
         finally:
             await ops.close_all()
+            await ops.leases.stop()
             await client.close()

@@ -20,6 +20,7 @@ import pyfuse3
 
 from threefs.client.fs import AsyncClient, AsyncFile
 from threefs.fuse import virt
+from threefs.fuse.dir_leases import DirLeases
 from threefs.fuse.prefetch import Budget, SequentialPrefetch
 from threefs.meta import acl
 from threefs.proto import common_pb2 as cpb
@@ -48,6 +49,7 @@ class MountOptions:
     writeback_cache: bool = False
     root_squash: bool = False
     read_cache: bool = True
+    dir_leases: bool = True       # ask for a lease on each directory made here (threefs.fuse.dir_leases)
 
 
 @dataclass(eq=False)
@@ -179,6 +181,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         self.prefetch_budget = Budget()
         self.data_gen: dict[int, int] = {}     # inode -> changes of its data through this mount (open inodes)
         self.cache_validators: dict[int, tuple[int, int, int]] = {}   # inode -> (ctime, length, truncate_ver)
+        self.leases = DirLeases(client.meta.client_id)
         self._next_fh = 1
         self._groups_cache: dict[tuple[int, int, int], tuple[float, list[int]]] = {}
         self.virt = virt.VirtualDir(self)
@@ -303,6 +306,11 @@ class ThreeFSOperations(pyfuse3.Operations):
         if self.virt.owns(parent_inode) or (parent_inode == pyfuse3.ROOT_INODE and name == virt.NAME):
             return self.virt.lookup(parent_inode, name)
         sname = os.fsdecode(name)
+        if self.leases.absent(to_threefs(parent_inode), sname):
+            a = pyfuse3.EntryAttributes()
+            a.st_ino = 0
+            a.entry_timeout = 0              # not cached: a recall ends these answers at once
+            return a
         try:
             rsp = await self.client.meta.call("Lookup", mp.LookupReq(base=self.base(ctx), parent=to_threefs(parent_inode),
                                                                      name=sname), mp.LookupRsp)
@@ -406,6 +414,7 @@ class ThreeFSOperations(pyfuse3.Operations):
                            ctx: pyfuse3.RequestContext) -> tuple[mp.CreateRsp, bytes]:
         write = flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
         session = os.urandom(16) if write else b""
+        self.leases.adding(to_threefs(parent_inode), os.fsdecode(name))
         req = mp.CreateReq(base=self.base(ctx), path=self.at(0, parent_inode, name), flags=flags, perm=mode & 0o7777,
                            session_id=session)
         rsp = await self.call("Create", req, mp.CreateRsp)
@@ -426,8 +435,12 @@ class ThreeFSOperations(pyfuse3.Operations):
                     ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         if self.virt.owns(parent_inode) or (parent_inode == pyfuse3.ROOT_INODE and name == virt.NAME):
             raise pyfuse3.FUSEError(errno.EEXIST if name == virt.NAME else errno.EPERM)
+        self.leases.adding(to_threefs(parent_inode), os.fsdecode(name))
+        asked_at = time.monotonic()
         rsp = await self.call("Mkdirs", mp.MkdirsReq(base=self.base(ctx), path=self.at(0, parent_inode, name),
-                                                     perm=mode & 0o7777), mp.MkdirsRsp)
+                                                     perm=mode & 0o7777, lease_callback=self.leases.callback),
+                              mp.MkdirsRsp)
+        self.leases.granted(rsp.inode.id, rsp.lease_seconds, asked_at)
         self.dir_changed(parent_inode, rsp.inode.ctime_ns)
         self.remember(rsp.inode, parent_inode, os.fsdecode(name))
         return self.attrs(rsp.inode)
@@ -453,6 +466,7 @@ class ThreeFSOperations(pyfuse3.Operations):
                       ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         if self.virt.owns(parent_inode):
             return await self.virt.symlink(parent_inode, name, target, ctx)
+        self.leases.adding(to_threefs(parent_inode), os.fsdecode(name))
         req = mp.SymlinkReq(base=self.base(ctx), path=self.at(0, parent_inode, name), target=os.fsdecode(target))
         rsp = await self.call("Symlink", req, mp.SymlinkRsp)
         inode = rsp.inode if rsp.HasField("inode") else (await self.lookup_inode(parent_inode, name, ctx))
@@ -475,6 +489,7 @@ class ThreeFSOperations(pyfuse3.Operations):
                 return
             raise pyfuse3.FUSEError(errno.EPERM)
         meta_flags = (1 if flags & pyfuse3.RENAME_NOREPLACE else 0) | (2 if flags & pyfuse3.RENAME_EXCHANGE else 0)
+        self.leases.adding(to_threefs(parent_inode_new), os.fsdecode(name_new))
         req = mp.RenameReq(base=self.base(ctx), src=self.at(0, parent_inode_old, name_old),
                            dst=self.at(0, parent_inode_new, name_new), flags=meta_flags)
         rsp = await self.call("Rename", req, mp.RenameRsp)
@@ -488,6 +503,7 @@ class ThreeFSOperations(pyfuse3.Operations):
                    ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         if self.virt.owns(inode) or self.virt.owns(new_parent_inode):
             raise pyfuse3.FUSEError(errno.EPERM)
+        self.leases.adding(to_threefs(new_parent_inode), os.fsdecode(new_name))
         req = mp.HardLinkReq(base=self.base(ctx), old_path=self.at(inode),
                              new_path=self.at(0, new_parent_inode, new_name), follow_last=False)
         rsp = await self.call("HardLink", req, mp.HardLinkRsp)

@@ -13,6 +13,7 @@ Prefixes are 4 ASCII bytes, as in 3FS. Inode ids are little-endian (spreads sequ
 | XATR   | XATR + inodeId(LE64) + attribute name             | extended attribute value (meta)        |
 | INLN   | INLN + inode id (LE u64)                          | content of a small inline file (meta)  |
 | DMTM   | DMTM + directory inode id (LE u64)                | when its entries last changed (meta)   |
+| DLEA   | DLEA + directory inode id (LE u64)                | a client's lease on its entries (meta) |
 | META   | META, META-<node id %08d>                         | meta server map / heartbeats (meta)    |
 | SING   | SING + name                                       | singletons: counters, lease (all)      |
 | USER   | USER + uid (BE u32)                               | user and token (mgmtd)                 |
@@ -33,6 +34,7 @@ CLIENT_LEASE = b"CLIS"
 XATTR = b"XATR"
 INLINE_DATA = b"INLN"
 DIR_MTIME = b"DMTM"
+DIR_LEASE = b"DLEA"
 META_SERVERS = b"META"
 SINGLETON = b"SING"
 USER = b"USER"
@@ -46,6 +48,7 @@ CONFIG = b"CONF"
 PREFIXES = (
     INODE, DIRENT, INODE_SESSION, IDEMPOTENCY, CLIENT_LEASE, XATTR, INLINE_DATA, META_SERVERS, SINGLETON,
     USER, S3_ACCESS_KEY, NODE, CHAIN_TABLE, CHAIN_INFO, TARGET_INFO, CONFIG,
+    DIR_MTIME, DIR_LEASE,
 )
 assert len(set(PREFIXES)) == len(PREFIXES) and all(len(p) == 4 for p in PREFIXES)
 
@@ -170,6 +173,11 @@ def inline_data_key(inode_id: int) -> bytes:
 def dir_mtime_key(dir_id: int) -> bytes:
     """DMTM + directory: the time (LE u64 ns) an entry was last added to or removed from it."""
     return DIR_MTIME + _le64(dir_id)
+
+
+def dir_lease_key(dir_id: int) -> bytes:
+    """DLEA + directory: the DirLease a client holds on the directory's entries."""
+    return DIR_LEASE + _le64(dir_id)
 
 
 def xattr_key(inode_id: int, name: str) -> bytes:

@@ -18,4 +18,6 @@ class MetaConfig:
     session_scan_interval: float = 5.0
     idem_ttl: float = 1800.0          # IDEM records expire after 30 minutes (3FS)
     idem_scan_interval: float = 60.0
+    dir_lease_ttl: float = 10.0       # seconds a client that made a directory answers lookups in it alone (0: off)
+    dir_lease_scan_interval: float = 30.0
     inline_max: int = 8192            # files up to this size, written at create, are kept in meta (0: never)

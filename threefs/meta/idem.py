@@ -14,13 +14,13 @@ from google.protobuf.message import Message
 from threefs.common.errors import Code, make_error
 from threefs.common.periodic import PeriodicWorker
 from threefs.kv import keys
-from threefs.kv.engine import KVEngine, Transaction, run_txn
+from threefs.kv.engine import KVEngine, Transaction
+from threefs.kv.sweep import sweep_prefix
 from threefs.meta.schema import now_ms
 from threefs.proto import meta_pb2 as mp
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
-PAGE = 1024
 
 
 def _key(base: mp.ReqBase) -> bytes | None:
@@ -67,20 +67,4 @@ class IdemExpirer(PeriodicWorker):
     async def run_once(self) -> int:
         """One sweep; returns how many records were deleted."""
         cutoff = now_ms() - self.ttl_ms
-        begin, end = keys.IDEMPOTENCY, keys.prefix_end(keys.IDEMPOTENCY)
-        deleted = 0
-        while True:
-            async def sweep(txn: Transaction, b=begin):
-                rows = await txn.get_range(b, end, limit=PAGE, snapshot=True)
-                n = 0
-                for k, v in rows:
-                    if mp.IdemRecord.FromString(v).timestamp_ms < cutoff:
-                        txn.clear(k)
-                        n += 1
-                return rows, n
-
-            rows, n = await run_txn(self.kv, sweep)
-            deleted += n
-            if len(rows) < PAGE:
-                return deleted
-            begin = rows[-1][0] + b"\0"
+        return await sweep_prefix(self.kv, keys.IDEMPOTENCY, lambda v: mp.IdemRecord.FromString(v).timestamp_ms < cutoff)

@@ -17,6 +17,7 @@ from threefs.common.errors import Code, FSError, make_error
 from threefs.kv.engine import KVEngine, Transaction, TransactionConflict, run_txn
 from threefs.meta.auth import Authenticator, Caller
 from threefs.meta.config import MetaConfig
+from threefs.meta.dir_leases import LeaseExpirer, with_recalls
 from threefs.meta.fsck import fsck
 from threefs.meta.gc import GarbageCollector
 from threefs.meta.idem import IdemExpirer
@@ -133,10 +134,11 @@ async def ensure_root(kv: KVEngine, default_layout: cpb.Layout) -> None:
 class MetaService:
     """Handlers of the Meta RPC service."""
 
-    def __init__(self, ctx: MetaContext, auth: Authenticator, gc: GarbageCollector) -> None:
+    def __init__(self, ctx: MetaContext, auth: Authenticator, gc: GarbageCollector, rpc: RpcClient) -> None:
         self.ctx = ctx
         self.auth = auth
         self.gc = gc
+        self.rpc = rpc              # directory lease recalls (threefs.meta.dir_leases)
 
     def handlers(self) -> dict[str, Callable]:
         """Every method name -> its `(request, payload) -> (response, None)` handler."""
@@ -166,8 +168,9 @@ class MetaService:
     def _mutation(self, op, *, durable: bool = True):
         async def handle(req, payload):
             await self._caller(req)
-            return await with_migrations(self.ctx, lambda: run_txn(self.ctx.kv, lambda txn: op(self.ctx, txn, req),
-                                                                   durable=durable)), None
+            def run():
+                return run_txn(self.ctx.kv, lambda txn: op(self.ctx, txn, req), durable=durable)
+            return await with_recalls(self.ctx.kv, self.rpc, lambda: with_migrations(self.ctx, run)), None
         return handle
 
     def _read(self, op, *, admin: bool):
@@ -254,7 +257,8 @@ class MetaServer:
                                    takeover=c.gc_takeover)
         self.sessions = SessionPruner(kv, client_timeout=c.client_timeout, interval=c.session_scan_interval)
         self.idem = IdemExpirer(kv, ttl=c.idem_ttl, interval=c.idem_scan_interval)
-        self.service = MetaService(self.ctx, self.auth, self.gc)
+        self.leases = LeaseExpirer(kv, interval=c.dir_lease_scan_interval)
+        self.service = MetaService(self.ctx, self.auth, self.gc, self.rpc)
         self.server = RpcServer(host, port)
         for name, handler in self.service.handlers().items():
             self.server.register(f"{SERVICE}.{name}", METHODS[name], handler)
@@ -275,6 +279,7 @@ class MetaServer:
         self.gc.start()
         self.sessions.start()
         self.idem.start()
+        self.leases.start()
         log.info("meta node %d serving on %s (authentication %s)", self.node_id, self.address,
                  "on" if self.config.authenticate else "off")
         return self.address
@@ -300,6 +305,7 @@ class MetaServer:
         await self.gc.stop()
         await self.sessions.stop()
         await self.idem.stop()
+        await self.leases.stop()
         await self.server.stop()
         await self.rpc.close()
         await self.users.close()

@@ -592,4 +592,5 @@ class RpcClient:
                 _, conn = await loop.create_connection(lambda: _ClientConn(address), host, port)
             return conn
         except (OSError, ValueError, TimeoutError) as e:
-            raise make_error(Code.UNAVAILABLE, f"cannot connect to {address}: {str(e) or type(e).__name__}") from None
+            # the cause stays attached: a refused connection tells a caller that nothing listens there
+            raise make_error(Code.UNAVAILABLE, f"cannot connect to {address}: {str(e) or type(e).__name__}") from e

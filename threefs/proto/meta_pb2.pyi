@@ -246,24 +246,52 @@ class OpenRsp(_message.Message):
     def __init__(self, inode: _Optional[_Union[Inode, _Mapping]] = ..., need_truncate: _Optional[bool] = ..., inline_data: _Optional[bytes] = ...) -> None: ...
 
 class MkdirsReq(_message.Message):
-    __slots__ = ("base", "path", "perm", "recursive", "layout")
+    __slots__ = ("base", "path", "perm", "recursive", "layout", "lease_callback")
     BASE_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     PERM_FIELD_NUMBER: _ClassVar[int]
     RECURSIVE_FIELD_NUMBER: _ClassVar[int]
     LAYOUT_FIELD_NUMBER: _ClassVar[int]
+    LEASE_CALLBACK_FIELD_NUMBER: _ClassVar[int]
     base: ReqBase
     path: PathAt
     perm: int
     recursive: bool
     layout: _common_pb2.Layout
-    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., path: _Optional[_Union[PathAt, _Mapping]] = ..., perm: _Optional[int] = ..., recursive: _Optional[bool] = ..., layout: _Optional[_Union[_common_pb2.Layout, _Mapping]] = ...) -> None: ...
+    lease_callback: str
+    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., path: _Optional[_Union[PathAt, _Mapping]] = ..., perm: _Optional[int] = ..., recursive: _Optional[bool] = ..., layout: _Optional[_Union[_common_pb2.Layout, _Mapping]] = ..., lease_callback: _Optional[str] = ...) -> None: ...
 
 class MkdirsRsp(_message.Message):
-    __slots__ = ("inode",)
+    __slots__ = ("inode", "lease_seconds")
     INODE_FIELD_NUMBER: _ClassVar[int]
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     inode: Inode
-    def __init__(self, inode: _Optional[_Union[Inode, _Mapping]] = ...) -> None: ...
+    lease_seconds: float
+    def __init__(self, inode: _Optional[_Union[Inode, _Mapping]] = ..., lease_seconds: _Optional[float] = ...) -> None: ...
+
+class DirLease(_message.Message):
+    __slots__ = ("client_id", "callback", "expires_ns")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CALLBACK_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_NS_FIELD_NUMBER: _ClassVar[int]
+    client_id: bytes
+    callback: str
+    expires_ns: int
+    def __init__(self, client_id: _Optional[bytes] = ..., callback: _Optional[str] = ..., expires_ns: _Optional[int] = ...) -> None: ...
+
+class RecallDirLeaseReq(_message.Message):
+    __slots__ = ("dir", "client_id")
+    DIR_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    dir: int
+    client_id: bytes
+    def __init__(self, dir: _Optional[int] = ..., client_id: _Optional[bytes] = ...) -> None: ...
+
+class RecallDirLeaseRsp(_message.Message):
+    __slots__ = ("held",)
+    HELD_FIELD_NUMBER: _ClassVar[int]
+    held: bool
+    def __init__(self, held: _Optional[bool] = ...) -> None: ...
 
 class ListReq(_message.Message):
     __slots__ = ("base", "path", "prev", "limit", "with_inodes")

@@ -10,7 +10,7 @@ import os
 
 from threefs.common.errors import Code, make_error
 from threefs.kv.engine import Transaction
-from threefs.meta import acl
+from threefs.meta import acl, dir_leases
 from threefs.meta.ops.common import checked_layout, has_layout, live_parent, new_inode_id
 from threefs.meta.ops.context import MetaContext
 from threefs.meta.ops.open import open_inode, with_inline_data, write_access
@@ -44,6 +44,7 @@ async def create(ctx: MetaContext, txn: Transaction, req: mp.CreateReq) -> mp.Cr
     if req.flags & os.O_DIRECTORY:
         raise make_error(Code.INVALID_ARGUMENT, "O_CREAT with O_DIRECTORY")
     parent = await live_parent(txn, r.parent, f"create {req.path.path!r}")
+    await dir_leases.check_adding(txn, r.parent, req.base)
     acl.check(user, parent, acl.W | acl.X, f"create in directory {r.parent:#x}")
     acl.check_mutable(parent, f"create in directory {r.parent:#x}")
     default = checked_layout(req.layout) if has_layout(req) else parent.layout

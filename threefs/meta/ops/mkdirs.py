@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from threefs.common.errors import Code, make_error
 from threefs.kv.engine import Transaction
-from threefs.meta import acl
+from threefs.meta import acl, dir_leases
 from threefs.meta.ops.common import checked_layout, has_layout, live_parent, new_inode_id
 from threefs.meta.ops.context import MetaContext
 from threefs.meta.path import resolve, split
@@ -27,6 +27,7 @@ async def _mkdir_one(ctx: MetaContext, txn: Transaction, req: mp.MkdirsReq, pare
                 return inode
         raise make_error(Code.EXISTS, f"{name!r} exists")
     parent = await live_parent(txn, parent_id, f"mkdir {name!r}")
+    await dir_leases.check_adding(txn, parent_id, req.base)
     acl.check(user, parent, acl.W | acl.X, f"mkdir in directory {parent_id:#x}")
     acl.check_mutable(parent, f"mkdir in directory {parent_id:#x}")
     now = now_ns()
@@ -43,17 +44,24 @@ async def _mkdir_one(ctx: MetaContext, txn: Transaction, req: mp.MkdirsReq, pare
     return inode
 
 
+def _lease(ctx: MetaContext, txn: Transaction, req: mp.MkdirsReq, inode: mp.Inode) -> float:
+    """The caller made this directory: lease it its entries when it asked (threefs.meta.dir_leases)."""
+    return dir_leases.grant(txn, inode.id, req.base, req.lease_callback, ctx.config.dir_lease_ttl)
+
+
 async def mkdirs(ctx: MetaContext, txn: Transaction, req: mp.MkdirsReq) -> mp.MkdirsRsp:
     user = req.base.user
     if not req.recursive:
         r = await resolve(txn, user, req.path, follow_last=False)
         if r.name == "":
             raise make_error(Code.EXISTS, f"{req.path.path!r} exists")
-        return mp.MkdirsRsp(inode=await _mkdir_one(ctx, txn, req, r.parent, r.name))
+        inode = await _mkdir_one(ctx, txn, req, r.parent, r.name)
+        return mp.MkdirsRsp(inode=inode, lease_seconds=_lease(ctx, txn, req, inode))
     parts, _ = split(req.path.path)
     base = mp.PathAt(parent=req.path.parent, path="/" if req.path.path.startswith("/") else "")
     cur = (await resolve(txn, user, base, follow_last=True)).parent
     inode = await load_inode(txn, cur, snapshot=True)
+    created = False
     for i, name in enumerate(parts):
         rr = await resolve(txn, user, mp.PathAt(parent=cur, path=name), follow_last=True)
         if rr.name == "":
@@ -66,9 +74,11 @@ async def mkdirs(ctx: MetaContext, txn: Transaction, req: mp.MkdirsReq) -> mp.Mk
         else:
             inode = await _mkdir_one(ctx, txn, req, rr.parent, rr.name)
             cur = inode.id
+            created = True
             continue
         inode = await load_inode(txn, cur, snapshot=True)
+        created = False
     if inode is None:
         raise make_error(Code.NOT_FOUND, f"{req.path.path!r} vanished")
-    return mp.MkdirsRsp(inode=inode)
+    return mp.MkdirsRsp(inode=inode, lease_seconds=_lease(ctx, txn, req, inode) if created else 0.0)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from threefs.common.errors import Code, make_error
 from threefs.kv.engine import Transaction
-from threefs.meta import acl, idem
+from threefs.meta import acl, dir_leases, idem
 from threefs.meta.gc_queue import drop_link
 from threefs.meta.ops.common import live_parent, must_exist
 from threefs.meta.ops.context import MetaContext
@@ -72,6 +72,7 @@ async def remove(ctx: MetaContext, txn: Transaction, req: mp.RemoveReq) -> mp.Re
     touch_dir(txn, r.parent, now)
     if entry.type == DIRECTORY and await dir_is_empty(txn, inode.id):
         delete_inode(txn, inode.id)
+        dir_leases.forget(txn, inode.id)
     elif entry.type == DIRECTORY:
         if not req.recursive:
             raise make_error(Code.NOT_EMPTY, f"{req.path.path!r} is not empty")

@@ -1,0 +1,117 @@
+"""Directory leases through real mounts: lookups in a directory a mount made skip meta, and every other
+client's addition there is seen at once (recall), also when the holder was killed or hangs."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.fuse.conftest import Mount, is_mounted
+
+RECALL_BOUND = 5.0     # seconds: well under the 10 s lease, so an addition that waited a lease out fails this
+
+
+def _meta_calls(cluster, method: str) -> float:
+    """Requests meta served for `method` (every status)."""
+    total = 0.0
+    for p in cluster.status()["processes"]:
+        if p["role"] == "meta" and p["pid"] and p["metrics"]:
+            text = urllib.request.urlopen(p["metrics"], timeout=10).read().decode()
+            for fam in text_string_to_metric_families(text):
+                for s in fam.samples:
+                    if s.name == "threefs_rpc_requests_total" and s.labels.get("method") == f"Meta.{method}":
+                        total += s.value
+    return total
+
+
+def test_lookups_of_new_names_in_a_directory_made_here_skip_meta(cluster, mount) -> None:
+    d = mount.path / "lease-local"
+    d.mkdir()
+    before = _meta_calls(cluster, "Lookup")
+    for i in range(50):
+        (d / f"f{i}").write_bytes(b"x" * i)
+    assert not (d / "missing").exists()
+    after = _meta_calls(cluster, "Lookup")
+    assert after - before < 5, f"{after - before} lookups reached meta for 50 creates in a leased directory"
+    assert sorted(os.listdir(d)) == sorted(f"f{i}" for i in range(50))
+    assert all((d / f"f{i}").read_bytes() == b"x" * i for i in range(50))
+    (d / "sub").mkdir()                      # names this mount adds are looked up in meta, never answered missing
+    os.symlink("f1", d / "ln")
+    os.link(d / "f2", d / "hl")
+    os.rename(d / "f3", d / "moved")
+    assert (d / "sub").is_dir() and os.readlink(d / "ln") == "f1" and (d / "hl").read_bytes() == b"xx"
+    assert (d / "moved").read_bytes() == b"xxx" and not (d / "f3").exists()
+
+
+def test_another_clients_additions_are_seen_at_once(cluster, mount, mount2, client) -> None:
+    """Each way of adding a name, by another mount or the library, in a directory A leases (made just then)."""
+    (mount2.path / "lease-outside").write_bytes(b"moved in")
+    (mount2.path / "lease-target").write_bytes(b"linked")
+    steps = {
+        "create": lambda b: (b / "n").write_bytes(b"written on B"),
+        "mkdir": lambda b: (b / "n").mkdir(),
+        "symlink": lambda b: os.symlink("target", b / "n"),
+        "link": lambda b: os.link(mount2.path / "lease-target", b / "n"),
+        "rename": lambda b: os.rename(mount2.path / "lease-outside", b / "n"),
+        "library": lambda b: client.open(f"/{b.name}/n", "wb").close(),
+    }
+    before = _meta_calls(cluster, "Lookup")
+    for what, add in steps.items():
+        a = mount.path / f"lease-{what}"
+        a.mkdir()
+        assert not (a / "n").exists()                           # answered by A's lease
+        t0 = time.monotonic()
+        add(mount2.path / a.name)
+        took = time.monotonic() - t0
+        assert took < RECALL_BOUND, f"{what} in a leased directory took {took:.1f}s (the lease was waited out)"
+        assert os.path.lexists(a / "n"), f"A does not see the name B's {what} added"
+        (a / "again").write_bytes(b"A still creates")           # A goes on without its lease
+        assert (mount2.path / a.name / "again").read_bytes() == b"A still creates"
+    assert _meta_calls(cluster, "Lookup") - before >= len(steps)    # after a recall, A asks meta again
+    assert (mount.path / "lease-create" / "n").read_bytes() == b"written on B"
+    assert (mount.path / "lease-mkdir" / "n").is_dir()
+    assert os.readlink(mount.path / "lease-symlink" / "n") == "target"
+    assert (mount.path / "lease-link" / "n").read_bytes() == b"linked"
+    assert (mount.path / "lease-rename" / "n").read_bytes() == b"moved in"
+
+
+def test_a_killed_holders_lease_does_not_hold_others_up(cluster, mount_root, client) -> None:
+    m = Mount(cluster.mgmtd_address, mount_root / "lease-killed")
+    try:
+        (m.path / "lease-killed-dir").mkdir()
+        assert not (m.path / "lease-killed-dir" / "x").exists()
+        m.proc.send_signal(signal.SIGKILL)
+        m.proc.wait(timeout=10)
+        t0 = time.monotonic()
+        with client.open("/lease-killed-dir/x", "wb") as f:         # the recall finds nothing listening
+            f.write(b"after the holder died")
+        took = time.monotonic() - t0
+        assert took < RECALL_BOUND, f"the create waited {took:.1f}s for a dead holder's lease"
+        assert client.open("/lease-killed-dir/x", "rb").read() == b"after the holder died"
+    finally:
+        m.stop()
+        subprocess.run(["fusermount3", "-u", "-z", str(m.path)], check=False, capture_output=True)
+        assert not is_mounted(m.path)
+
+
+def test_a_hung_holders_lease_is_waited_out_and_it_sees_the_addition_after(cluster, mount_root, client) -> None:
+    m = Mount(cluster.mgmtd_address, mount_root / "lease-hung")
+    try:
+        d = m.path / "lease-hung-dir"
+        d.mkdir()
+        assert not (d / "y").exists()
+        m.proc.send_signal(signal.SIGSTOP)          # the recall reaches a socket nobody answers
+        try:
+            t0 = time.monotonic()
+            client.open("/lease-hung-dir/y", "wb").close()
+            took = time.monotonic() - t0
+        finally:
+            m.proc.send_signal(signal.SIGCONT)
+        assert 5.0 < took < 30.0, f"the create took {took:.1f}s: it must wait the 10 s lease out, no longer"
+        assert (d / "y").exists()                    # the holder stopped relying on its lease before meta let go
+    finally:
+        m.stop()
