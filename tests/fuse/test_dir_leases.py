@@ -2,15 +2,17 @@
 client's addition there is seen at once (recall), also when the holder was killed or hangs."""
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
 import time
 import urllib.request
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fuse.conftest import Mount, is_mounted
+from tests.fuse.conftest import Mount, is_mounted, wait_for
 
 RECALL_BOUND = 5.0     # seconds: well under the 10 s lease, so an addition that waited a lease out fails this
 
@@ -115,3 +117,72 @@ def test_a_hung_holders_lease_is_waited_out_and_it_sees_the_addition_after(clust
         assert (d / "y").exists()                    # the holder stopped relying on its lease before meta let go
     finally:
         m.stop()
+
+
+# ---- deferred creates (threefs.fuse.deferred) ------------------------------------------------------
+
+def test_small_files_in_a_leased_directory_take_one_meta_call_each(cluster, mount, mount2) -> None:
+    d = mount.path / "deferred-small"
+    d.mkdir()
+    calls = {m: _meta_calls(cluster, m) for m in ("Create", "Sync", "Lookup")}
+    for i in range(40):
+        (d / f"f{i}").write_bytes(b"%d" % i * 100)
+    got = {m: _meta_calls(cluster, m) - calls[m] for m in calls}
+    assert got["Create"] == 40 and got["Sync"] == 0 and got["Lookup"] < 5, got
+    other = mount2.path / "deferred-small"
+    assert all((other / f"f{i}").read_bytes() == b"%d" % i * 100 for i in range(40))
+    here, there = os.stat(d / "f7"), os.stat(other / "f7")
+    assert (here.st_ino, here.st_uid, here.st_gid, here.st_mode, here.st_size) == \
+        (there.st_ino, there.st_uid, there.st_gid, there.st_mode, there.st_size)
+    assert here.st_mtime_ns == there.st_mtime_ns          # meta stored the time the mount told the kernel
+
+
+def test_a_pending_create_reaches_meta_before_this_mount_asks_meta_anything(cluster, mount, client) -> None:
+    d = mount.path / "deferred-barrier"
+    d.mkdir()
+    with open(d / "open", "wb") as f:
+        f.write(b"not yet closed")
+        f.flush()
+        assert "open" in os.listdir(d)                     # the listing asks meta: the create went first
+        assert client.stat("/deferred-barrier/open") is not None
+    assert client.open("/deferred-barrier/open", "rb").read() == b"not yet closed"
+
+
+def test_a_recall_sends_the_holders_pending_creates_first(cluster, mount, mount2) -> None:
+    a = mount.path / "deferred-recall"
+    a.mkdir()
+    with open(a / "x", "wb") as f:
+        f.write(b"A's")
+        f.flush()
+        fd = None
+        try:
+            fd = os.open(mount2.path / "deferred-recall" / "x", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            pass                                          # the recall made A's create first
+        finally:
+            if fd is not None:
+                os.close(fd)
+        assert fd is None, "B created a name A had already created (A's pending create was not sent first)"
+    assert (mount2.path / "deferred-recall" / "x").read_bytes() == b"A's"
+    r = mount.path / "deferred-rmdir"
+    r.mkdir()
+    with open(r / "y", "wb") as f:                        # B removes the directory while A creates in it
+        f.write(b"y")
+        f.flush()
+        with pytest.raises(OSError) as e:
+            os.rmdir(mount2.path / "deferred-rmdir")
+        assert e.value.errno == errno.ENOTEMPTY
+    assert (mount2.path / "deferred-rmdir" / "y").read_bytes() == b"y"
+
+
+def test_a_file_left_open_reaches_meta_before_its_lease_ends(cluster, mount, client) -> None:
+    d = mount.path / "deferred-open"
+    d.mkdir()
+    f = open(d / "kept", "wb")           # nothing written: no periodic flush of a buffer sends it either
+    try:
+        assert wait_for(lambda: client.exists("/deferred-open/kept"), timeout=15), \
+            "the pending create outlived its directory's lease"
+        f.write(b"written after")
+    finally:
+        f.close()
+    assert client.open("/deferred-open/kept", "rb").read() == b"written after"

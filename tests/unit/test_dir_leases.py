@@ -45,7 +45,7 @@ async def test_the_holder_adds_freely_and_another_client_recalls_first() -> None
     await holder.start("127.0.0.1:1")
     try:
         assert await grant(kv, holder.client_id, holder.callback, 10.0) == 10.0
-        holder.granted(DIR, 10.0, time.monotonic())
+        holder.granted(mp.Inode(id=DIR), 10.0, time.monotonic())
         assert holder.absent(DIR, "x")
         holder.adding(DIR, "mine")
         assert not holder.absent(DIR, "mine")          # a name it added is asked of meta
@@ -118,5 +118,5 @@ async def test_expired_leases_are_swept_and_live_ones_kept() -> None:
 
 async def test_the_holder_stops_relying_on_a_lease_before_meta_lets_it_go() -> None:
     h = DirLeases(os.urandom(16))
-    h.granted(DIR, 0.4, time.monotonic() - 0.0)     # MARGIN is 0.5 s: already past its use
+    h.granted(mp.Inode(id=DIR), 0.4, time.monotonic())     # MARGIN is 0.5 s: already past its use
     assert not h.absent(DIR, "x") and DIR not in h.held

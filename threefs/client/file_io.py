@@ -33,7 +33,9 @@ class FileIO:
         self.mgmtd = mgmtd
         self.storage = storage
         self.chunk_size = inode.layout.chunk_size
-        self._indexes = placement.chain_indexes(inode.layout)
+        # A file whose create has not reached meta yet (a deferred create) has no chains until it does; no
+        # storage I/O happens before (the mount makes the create first).
+        self._indexes = placement.chain_indexes(inode.layout) if inode.layout.WhichOneof("chains") else []
         self.touched_chains: set[int] = set()
         self._sem = asyncio.Semaphore(MAX_INFLIGHT_WRITES)
         self.inline: bytes | None = None     # the content, when meta keeps it inline (threefs.meta.inline)

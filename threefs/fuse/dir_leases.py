@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from threefs.meta.dir_leases import RECALL_METHOD
@@ -26,6 +27,7 @@ MARGIN = 0.5     # seconds before the lease's end at which the mount stops relyi
 @dataclass
 class _Lease:
     until: float                                   # time.monotonic() after which it is not used
+    dir: mp.Inode                                  # the directory as meta made it (mode, owner, layout)
     names: set[str] = field(default_factory=set)   # names this mount added (or tried to) under the lease
 
 
@@ -43,8 +45,9 @@ def local_address_towards(address: str) -> str:
 class DirLeases:
     """Leases this mount holds, and the RPC service through which meta recalls them."""
 
-    def __init__(self, client_id: bytes) -> None:
+    def __init__(self, client_id: bytes, on_recall: Callable[[int], Awaitable[None]] | None = None) -> None:
         self.client_id = client_id
+        self.on_recall = on_recall             # runs before a recall is answered (pending creates go to meta)
         self.held: dict[int, _Lease] = {}
         self.local_answers = 0                 # lookups answered as missing from a lease
         self.recalled = 0
@@ -66,12 +69,22 @@ class DirLeases:
     async def _recall(self, req: mp.RecallDirLeaseReq, payload) -> tuple[mp.RecallDirLeaseRsp, None]:
         held = req.client_id == self.client_id and self.held.pop(req.dir, None) is not None
         self.recalled += held
+        if held and self.on_recall is not None:
+            await self.on_recall(req.dir)
         return mp.RecallDirLeaseRsp(held=held), None
 
-    def granted(self, dir_id: int, seconds: float, asked_at: float) -> None:
-        """Meta leased `dir_id` for `seconds` in reply to a call sent at `asked_at` (monotonic)."""
+    def granted(self, directory: mp.Inode, seconds: float, asked_at: float) -> None:
+        """Meta leased `directory` for `seconds` in reply to a call sent at `asked_at` (monotonic)."""
         if seconds > 0:
-            self.held[dir_id] = _Lease(asked_at + seconds - MARGIN)
+            self.held[directory.id] = _Lease(asked_at + seconds - MARGIN, directory)
+
+    def lease_for_create(self, dir_id: int, name: str, min_left: float) -> _Lease | None:
+        """The lease under which a create of `name` may be answered here: held with `min_left` seconds
+        to go, and the name not added by this mount."""
+        lease = self.held.get(dir_id)
+        if lease is None or name in lease.names or lease.until - time.monotonic() < min_left:
+            return None
+        return lease
 
     def absent(self, dir_id: int, name: str) -> bool:
         """Whether `name` is certainly not in `dir_id` (leased, and not added by this mount)."""

@@ -18,8 +18,10 @@ from typing import Any
 
 import pyfuse3
 
+from threefs.client.file_io import FileIO
 from threefs.client.fs import AsyncClient, AsyncFile
 from threefs.fuse import virt
+from threefs.fuse.deferred import MIN_LEASE_LEFT, SETTLE_BEFORE_END, Deferred, InodePool
 from threefs.fuse.dir_leases import DirLeases
 from threefs.fuse.prefetch import Budget, SequentialPrefetch
 from threefs.meta import acl
@@ -67,6 +69,10 @@ class Handle:
     inline_max: int = 0           # a created handle whose content may go inline in meta up to this size
     prefetch: SequentialPrefetch | None = None    # read-ahead beyond the kernel's window (readable handles)
     inline_sync: asyncio.Future | None = None     # set while the buffer is being put inline in meta
+    deferred: Deferred | None = None              # created here under a lease, not yet in meta (threefs.fuse.deferred)
+    creating: asyncio.Future | None = None        # set while that create is on its way to meta
+    settle_timer: asyncio.TimerHandle | None = None
+    failed: bool = False                          # its deferred create failed: the file does not exist
 
     async def inline_settled(self) -> None:
         """Wait while the buffer is being put inline: it may only change once that Sync has answered."""
@@ -181,7 +187,9 @@ class ThreeFSOperations(pyfuse3.Operations):
         self.prefetch_budget = Budget()
         self.data_gen: dict[int, int] = {}     # inode -> changes of its data through this mount (open inodes)
         self.cache_validators: dict[int, tuple[int, int, int]] = {}   # inode -> (ctime, length, truncate_ver)
-        self.leases = DirLeases(client.meta.client_id)
+        self.leases = DirLeases(client.meta.client_id, on_recall=self.settle)
+        self.pool = InodePool()
+        self.deferred: dict[int, Handle] = {}     # inode -> the handle whose create waits (threefs.fuse.deferred)
         self._next_fh = 1
         self._groups_cache: dict[tuple[int, int, int], tuple[float, list[int]]] = {}
         self.virt = virt.VirtualDir(self)
@@ -222,6 +230,8 @@ class ThreeFSOperations(pyfuse3.Operations):
         return b
 
     async def call(self, method: str, req, rsp_type):
+        if self.deferred:
+            await self.settle()           # meta must know every file this mount told the kernel about
         try:
             return await self.client.meta.call(method, req, rsp_type)
         except pyfuse3.FUSEError:
@@ -311,6 +321,8 @@ class ThreeFSOperations(pyfuse3.Operations):
             a.st_ino = 0
             a.entry_timeout = 0              # not cached: a recall ends these answers at once
             return a
+        if self.deferred:
+            await self.settle()
         try:
             rsp = await self.client.meta.call("Lookup", mp.LookupReq(base=self.base(ctx), parent=to_threefs(parent_inode),
                                                                      name=sname), mp.LookupRsp)
@@ -361,6 +373,8 @@ class ThreeFSOperations(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.EPERM)
         tid = to_threefs(inode)
         self.dir_attrs.pop(tid, None)
+        if self.deferred:
+            await self.settle()           # a truncate goes to storage and meta through the handle itself
         req = mp.SetAttrReq(base=self.base(ctx), path=self.at(inode), follow_last=False)
         if fields.update_mode:
             req.perm = attr.st_mode & 0o7777
@@ -440,7 +454,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         rsp = await self.call("Mkdirs", mp.MkdirsReq(base=self.base(ctx), path=self.at(0, parent_inode, name),
                                                      perm=mode & 0o7777, lease_callback=self.leases.callback),
                               mp.MkdirsRsp)
-        self.leases.granted(rsp.inode.id, rsp.lease_seconds, asked_at)
+        self.leases.granted(rsp.inode, rsp.lease_seconds, asked_at)
         self.dir_changed(parent_inode, rsp.inode.ctime_ns)
         self.remember(rsp.inode, parent_inode, os.fsdecode(name))
         return self.attrs(rsp.inode)
@@ -592,6 +606,9 @@ class ThreeFSOperations(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.EPERM)
         if self.opts.writeback_cache and flags & os.O_ACCMODE == os.O_WRONLY:
             flags = (flags & ~os.O_ACCMODE) | os.O_RDWR
+        answered = await self._create_here(parent_inode, name, mode, flags, ctx)
+        if answered is not None:
+            return answered
         rsp, session = await self._create_file(parent_inode, name, mode, flags | os.O_CREAT, ctx)
         inode = rsp.inode
         h = self._handle(inode, flags, session, ctx)
@@ -609,6 +626,125 @@ class ThreeFSOperations(pyfuse3.Operations):
         fi = self._file_info(h, flags)
         return fi, self.attrs(inode)
 
+    # ---- deferred creates (threefs.fuse.deferred) ----------------------------------------------
+    async def _create_here(self, parent_inode: int, name: bytes, mode: int, flags: int,
+                           ctx: pyfuse3.RequestContext) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes] | None:
+        """Answer a create under the directory's lease without meta (None: it goes to meta now)."""
+        pid, sname = to_threefs(parent_inode), os.fsdecode(name)
+        if (self.opts.writeback_cache or flags & os.O_ACCMODE not in (os.O_WRONLY, os.O_RDWR)
+                or flags & (os.O_DIRECT | os.O_SYNC | os.O_DSYNC)):
+            return None
+        lease = self.leases.lease_for_create(pid, sname, MIN_LEASE_LEFT)
+        if lease is None:
+            return None
+        ino = self.pool.take()
+        if ino is None:
+            try:
+                self.pool.refill(await self.call("AllocateInodes", mp.AllocateInodesReq(base=self.base(ctx)),
+                                                 mp.AllocateInodesRsp))
+            except pyfuse3.FUSEError:
+                return None                            # meta answers the create itself
+            lease = self.leases.lease_for_create(pid, sname, MIN_LEASE_LEFT)
+            ino = self.pool.take()
+            if lease is None or ino is None or not self.pool.inline_max:
+                return None
+        self.leases.adding(pid, sname)
+        user = self.user(ctx)
+        parent = lease.dir
+        gid = parent.gid if parent.perm & acl.S_ISGID else user.gid
+        perm = mode & 0o7777
+        if perm & acl.S_ISGID and user.uid != 0 and not acl.in_group(user, gid):
+            perm &= ~acl.S_ISGID                       # as meta's create does
+        now = time.time_ns()
+        inode = mp.Inode(id=ino, type=mp.FILE, uid=user.uid, gid=gid, perm=perm, nlink=1, atime_ns=now,
+                         mtime_ns=now, ctime_ns=now, fresh=True)
+        inode.layout.CopyFrom(parent.layout)            # its chunk size; meta picks the chains at the create
+        h = self._handle(inode, flags, os.urandom(16), ctx)
+        h.deferred = Deferred(pid, sname, flags | os.O_CREAT | os.O_EXCL, mode & 0o7777, now, self.base(ctx))
+        h.inline_max = min(self.pool.inline_max, inode.layout.chunk_size)
+        h.created = True
+        self.deferred[ino] = h
+        loop = asyncio.get_running_loop()
+        h.settle_timer = loop.call_later(max(0.0, lease.until - time.monotonic() - SETTLE_BEFORE_END),
+                                         lambda: asyncio.ensure_future(self._settle_quietly(h)))
+        self.dir_changed(parent_inode, now)
+        self.remember(inode, parent_inode, sname)
+        return self._file_info(h, flags), self.attrs(inode)
+
+    async def settle(self, parent: int | None = None) -> None:
+        """Send the pending creates (of `parent` only: its lease is being recalled) to meta; a failed one
+        stays with its handle, whose next call reports it."""
+        for h in [h for h in self.deferred.values() if parent is None or h.deferred.parent == parent]:
+            await self._settle_quietly(h)
+
+    async def _settle_quietly(self, h: Handle) -> None:
+        try:
+            await self._materialize(h)
+        except pyfuse3.FUSEError:
+            pass
+
+    async def _materialize(self, h: Handle) -> None:
+        """Make sure meta has the file of `h` (waiting for a create already on its way)."""
+        while h.creating is not None:
+            await h.creating
+        if h.deferred is not None:
+            await self._send_create(h, None)
+        if h.failed:
+            raise data_error(h.error or OSError(errno.EIO, "the file's create failed"))
+
+    async def _send_create(self, h: Handle, content: bytes | None) -> mp.CreateRsp:
+        """The deferred create of `h`, with the whole content and a durable commit when `content` is given."""
+        d = h.deferred
+        f = h.file
+        gate = asyncio.get_running_loop().create_future()
+        h.creating = gate
+        try:
+            req = mp.CreateReq(base=d.base, path=mp.PathAt(parent=d.parent, path=d.name), flags=d.flags, perm=d.perm,
+                               session_id=f.session_id, inode_id=f.inode.id, time_ns=d.time_ns,
+                               inline_data=content or b"", sync=content is not None)
+            try:
+                rsp = await self.client.meta.call("Create", req, mp.CreateRsp)
+            except Exception as e:  # noqa: BLE001 - the error is the file's: its handle reports it
+                self._create_failed(h, e)
+                raise data_error(e) from None
+            self.deferred.pop(f.inode.id, None)
+            if h.settle_timer is not None:
+                h.settle_timer.cancel()
+            h.deferred = None
+            inline = f.io.inline
+            told = (f.inode.uid, f.inode.gid, f.inode.perm)
+            if (rsp.inode.uid, rsp.inode.gid, rsp.inode.perm) != told:    # e.g. meta mapped the caller's token
+                try:
+                    pyfuse3.invalidate_inode(to_fuse(rsp.inode.id), attr_only=True)
+                except OSError:
+                    pass
+            f.inode = rsp.inode                     # with the chains meta picked
+            f.io = FileIO(rsp.inode, self.client.mgmtd, self.client.storage)
+            f.io.inline = inline
+            if h.prefetch is not None:
+                h.prefetch = SequentialPrefetch(f.io.read_into, self.prefetch_budget)
+            return rsp
+        finally:
+            h.creating = None
+            gate.set_result(None)
+
+    def _create_failed(self, h: Handle, e: BaseException) -> None:
+        """Meta refused (or never got) a create the kernel was told had succeeded: the file never existed."""
+        d = h.deferred
+        log.warning("deferred create of %r in directory %#x failed: %r", d.name, d.parent, e)
+        self.deferred.pop(h.file.inode.id, None)
+        if h.settle_timer is not None:
+            h.settle_timer.cancel()
+        h.deferred = None
+        h.failed = True
+        h.error = e
+        h.buf = bytearray()
+        h.inline_max = 0
+        try:
+            pyfuse3.invalidate_entry_async(to_fuse(d.parent), os.fsencode(d.name), ignore_enoent=True)
+        except OSError:
+            pass
+
     def _get(self, fh: int) -> Handle:
         h = self.handles.get(fh)
         if h is None:
@@ -617,6 +753,8 @@ class ThreeFSOperations(pyfuse3.Operations):
 
     async def _send(self, h: Handle, data: bytes | bytearray, off: int) -> None:
         """Start a storage write (write-behind); waits while too many are in flight or one overlaps it."""
+        if h.deferred is not None or h.creating is not None:
+            await self._materialize(h)              # storage writes need the chains meta picks at the create
         if h.file.io.inline is not None and h.file.writable:
             try:
                 await h.file.materialize()          # the inline content goes to storage before any new byte
@@ -723,6 +861,8 @@ class ThreeFSOperations(pyfuse3.Operations):
         if h.error is not None:
             e, h.error = h.error, None
             raise data_error(e)
+        if h.failed:
+            raise pyfuse3.FUSEError(errno.EIO)     # its deferred create failed: the file does not exist
         if not h.file.writable:
             raise pyfuse3.FUSEError(errno.EBADF)
         self.data_changed(h.file.inode.id)
@@ -801,6 +941,10 @@ class ThreeFSOperations(pyfuse3.Operations):
         does not qualify or meta declined (someone else opened it for writing): the caller writes it."""
         await h.inline_settled()
         data = self._inline_content(h)
+        if h.deferred is not None and h.creating is None and data is not None:
+            return await self._create_with_content(h, data)
+        if h.deferred is not None or h.creating is not None:
+            await self._materialize(h)
         if data is None:
             return False
         f = h.file
@@ -825,6 +969,26 @@ class ThreeFSOperations(pyfuse3.Operations):
         for other in self.by_inode.get(f.inode.id, ()):
             if not other.file.writable:
                 other.file.io.inline = data       # this mount's readers see what it wrote
+        return True
+
+    async def _create_with_content(self, h: Handle, data: bytes) -> bool:
+        """A deferred create at the close: the file, its whole content and the durable commit in one call."""
+        gate = asyncio.get_running_loop().create_future()
+        h.inline_sync = gate                        # writes wait, as for a Sync with the content
+        try:
+            await self._send_create(h, data)
+        finally:
+            h.inline_sync = None
+            gate.set_result(None)
+        f = h.file
+        h.buf = bytearray()
+        f.io.inline, f.length = data, len(data)
+        f.hint_dirty = f.modified = False
+        h.created = False                 # committed durably
+        h.length_ok = True
+        for other in self.by_inode.get(f.inode.id, ()):
+            if not other.file.writable:
+                other.file.io.inline = data
         return True
 
     def inline_moved(self, tid: int) -> None:
@@ -869,6 +1033,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         h = self._get(fh)
         if await self._flush_inline(h):
             return                        # a durable meta commit holds the whole content
+        await self._materialize(h)
         await self.flush_handle(h)
         if h.file.writable:
             await self._sync(h)
@@ -880,8 +1045,14 @@ class ThreeFSOperations(pyfuse3.Operations):
         tid = h.file.inode.id
         if h.prefetch is not None:
             h.prefetch.drop()
+        if h.deferred is not None or h.creating is not None:
+            try:
+                await self._materialize(h)
+            except pyfuse3.FUSEError:
+                pass                      # reported by flush already; the file never existed
         try:
-            await self.flush_handle(h)
+            if not h.failed:
+                await self.flush_handle(h)
         finally:
             group = self.by_inode.get(tid)
             if group is not None:
@@ -889,6 +1060,10 @@ class ThreeFSOperations(pyfuse3.Operations):
                 if not group:
                     del self.by_inode[tid]
                     self.data_gen.pop(tid, None)
+            if h.failed:                  # no file, no session: nothing to end in meta
+                h.file.closed = True
+                self.client._writers.discard(h.file)
+                return
             try:
                 await h.file.close(length_known=(h.length_ok or (h.sends == 0 and not h.file.written))
                                    and not h.file.modified)

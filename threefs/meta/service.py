@@ -23,6 +23,7 @@ from threefs.meta.gc import GarbageCollector
 from threefs.meta.idem import IdemExpirer
 from threefs.meta.inline import migrate, with_migrations
 from threefs.meta.length import precise_length, truncate_chunks
+from threefs.meta.ops import allocate_inodes as allocate_inodes_op
 from threefs.meta.ops import batch_stat as batch_stat_op
 from threefs.meta.ops import create as create_op
 from threefs.meta.ops import getrealpath as getrealpath_op
@@ -74,6 +75,7 @@ MUTATIONS = {
     "RenewClient": (mp.RenewClientReq, renew_client_op.renew_client),
     "SetXattr": (mp.SetXattrReq, xattr_op.set_xattr),
     "RemoveXattr": (mp.RemoveXattrReq, xattr_op.remove_xattr),
+    "AllocateInodes": (mp.AllocateInodesReq, allocate_inodes_op.allocate_inodes),
 }
 # method -> (request type, operation): read-only, never commits
 READS = {
@@ -168,8 +170,10 @@ class MetaService:
     def _mutation(self, op, *, durable: bool = True):
         async def handle(req, payload):
             await self._caller(req)
+            sync = durable or (isinstance(req, mp.CreateReq) and req.sync)      # a deferred create at a close
+
             def run():
-                return run_txn(self.ctx.kv, lambda txn: op(self.ctx, txn, req), durable=durable)
+                return run_txn(self.ctx.kv, lambda txn: op(self.ctx, txn, req), durable=sync)
             return await with_recalls(self.ctx.kv, self.rpc, lambda: with_migrations(self.ctx, run)), None
         return handle
 

@@ -194,20 +194,44 @@ class BatchStatRsp(_message.Message):
     def __init__(self, inodes: _Optional[_Iterable[_Union[Inode, _Mapping]]] = ..., found: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class CreateReq(_message.Message):
-    __slots__ = ("base", "path", "flags", "perm", "layout", "session_id")
+    __slots__ = ("base", "path", "flags", "perm", "layout", "session_id", "inode_id", "time_ns", "inline_data", "sync")
     BASE_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
     PERM_FIELD_NUMBER: _ClassVar[int]
     LAYOUT_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    INODE_ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    INLINE_DATA_FIELD_NUMBER: _ClassVar[int]
+    SYNC_FIELD_NUMBER: _ClassVar[int]
     base: ReqBase
     path: PathAt
     flags: int
     perm: int
     layout: _common_pb2.Layout
     session_id: bytes
-    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., path: _Optional[_Union[PathAt, _Mapping]] = ..., flags: _Optional[int] = ..., perm: _Optional[int] = ..., layout: _Optional[_Union[_common_pb2.Layout, _Mapping]] = ..., session_id: _Optional[bytes] = ...) -> None: ...
+    inode_id: int
+    time_ns: int
+    inline_data: bytes
+    sync: bool
+    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ..., path: _Optional[_Union[PathAt, _Mapping]] = ..., flags: _Optional[int] = ..., perm: _Optional[int] = ..., layout: _Optional[_Union[_common_pb2.Layout, _Mapping]] = ..., session_id: _Optional[bytes] = ..., inode_id: _Optional[int] = ..., time_ns: _Optional[int] = ..., inline_data: _Optional[bytes] = ..., sync: _Optional[bool] = ...) -> None: ...
+
+class AllocateInodesReq(_message.Message):
+    __slots__ = ("base",)
+    BASE_FIELD_NUMBER: _ClassVar[int]
+    base: ReqBase
+    def __init__(self, base: _Optional[_Union[ReqBase, _Mapping]] = ...) -> None: ...
+
+class AllocateInodesRsp(_message.Message):
+    __slots__ = ("first", "count", "inline_max")
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    INLINE_MAX_FIELD_NUMBER: _ClassVar[int]
+    first: int
+    count: int
+    inline_max: int
+    def __init__(self, first: _Optional[int] = ..., count: _Optional[int] = ..., inline_max: _Optional[int] = ...) -> None: ...
 
 class CreateRsp(_message.Message):
     __slots__ = ("inode", "need_truncate", "created", "inline_max", "inline_data")

@@ -11,11 +11,13 @@ import os
 from threefs.common.errors import Code, make_error
 from threefs.kv.engine import Transaction
 from threefs.meta import acl, dir_leases
+from threefs.meta.ops.allocate_inodes import check_owned
 from threefs.meta.ops.common import checked_layout, has_layout, live_parent, new_inode_id
 from threefs.meta.ops.context import MetaContext
 from threefs.meta.ops.open import open_inode, with_inline_data, write_access
 from threefs.meta.path import resolve
-from threefs.meta.schema import FILE, dirent_for, load_dirent, load_inode, now_ns, store_dirent, store_inode, touch_dir
+from threefs.meta.schema import FILE, dirent_for, load_dirent, load_inode, now_ns, store_dirent, store_inline, \
+    store_inode, touch_dir
 from threefs.meta.sessions import add_session
 from threefs.proto import meta_pb2 as mp
 
@@ -49,14 +51,21 @@ async def create(ctx: MetaContext, txn: Transaction, req: mp.CreateReq) -> mp.Cr
     acl.check_mutable(parent, f"create in directory {r.parent:#x}")
     default = checked_layout(req.layout) if has_layout(req) else parent.layout
     layout = await ctx.file_layout(default)
-    now = now_ns()
+    now = req.time_ns if req.inode_id and req.time_ns > 0 else now_ns()
     gid = parent.gid if parent.perm & acl.S_ISGID else user.gid
     perm = req.perm & 0o7777
     if perm & acl.S_ISGID and user.uid != 0 and not acl.in_group(user, gid):
         perm &= ~acl.S_ISGID
-    inode = mp.Inode(id=await new_inode_id(ctx, txn), type=FILE, uid=user.uid, gid=gid, perm=perm, nlink=1,
+    if req.inode_id:
+        await check_owned(txn, req.base, req.inode_id)
+    inode = mp.Inode(id=req.inode_id or await new_inode_id(ctx, txn), type=FILE, uid=user.uid, gid=gid, perm=perm, nlink=1,
                      atime_ns=now, mtime_ns=now, ctime_ns=now, fresh=True)
     inode.layout.CopyFrom(layout)
+    if req.inline_data:
+        if len(req.inline_data) > min(ctx.config.inline_max, layout.chunk_size):
+            raise make_error(Code.INVALID_ARGUMENT, f"{len(req.inline_data)} bytes of content are too many to keep "
+                                                    f"in meta (at most {min(ctx.config.inline_max, layout.chunk_size)})")
+        store_inline(txn, inode, req.inline_data)
     store_inode(txn, inode)
     store_dirent(txn, dirent_for(r.parent, r.name, inode, req.base.request_id))
     touch_dir(txn, r.parent, now)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from threefs.common.errors import Code, make_error
 from threefs.kv.engine import Transaction
-from threefs.meta import acl
+from threefs.meta import acl, dir_leases
 from threefs.meta.ops.common import checked_layout, has_layout, must_exist
 from threefs.meta.ops.context import MetaContext
 from threefs.meta.path import resolve_existing
@@ -95,6 +95,8 @@ async def setattr_(ctx: MetaContext, txn: Transaction, req: mp.SetAttrReq) -> mp
              or req.HasField("mtime_ns") or req.atime_now or req.mtime_now or has_layout(req))
     if other:
         acl.check_mutable(inode, f"change {req.path.path!r}")
+        if inode.type == DIRECTORY:         # its holder creates in it on what it knows of its mode and owner
+            await dir_leases.check_adding(txn, inode.id, req.base)
     if req.HasField("uid") or req.HasField("gid"):
         _chown(user, inode, req)
     if req.HasField("perm"):
