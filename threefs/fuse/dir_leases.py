@@ -49,7 +49,6 @@ class DirLeases:
         self.client_id = client_id
         self.on_recall = on_recall             # runs before a recall is answered (pending creates go to meta)
         self.held: dict[int, _Lease] = {}
-        self.local_answers = 0                 # lookups answered as missing from a lease
         self.recalled = 0
         self._server: RpcServer | None = None
         self.callback = ""                     # "HOST:PORT" of the recall service; "" until started
@@ -94,10 +93,7 @@ class DirLeases:
         if time.monotonic() >= lease.until:
             del self.held[dir_id]
             return False
-        if name in lease.names:
-            return False
-        self.local_answers += 1
-        return True
+        return name not in lease.names
 
     def adding(self, dir_id: int, name: str) -> None:
         """This mount is about to add `name` to `dir_id` (before the call is sent)."""
