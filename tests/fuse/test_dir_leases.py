@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import start_cluster
 from tests.fuse.conftest import Mount, is_mounted, wait_for
 
 RECALL_BOUND = 5.0     # seconds: well under the 10 s lease, so an addition that waited a lease out fails this
@@ -186,3 +187,29 @@ def test_a_file_left_open_reaches_meta_before_its_lease_ends(cluster, mount, cli
     finally:
         f.close()
     assert client.open("/deferred-open/kept", "rb").read() == b"written after"
+
+
+def test_a_deferred_create_meta_never_got_fails_the_close_and_leaves_no_file(tmp_path, mount_root) -> None:
+    dc = start_cluster(tmp_path / "c", storage_nodes=3, targets_per_node=1)
+    m = None
+    try:
+        m = Mount(dc.mgmtd_address, mount_root / "deferred-lost", "--retry-timeout", "3")
+        d = m.path / "dir"
+        d.mkdir()
+        meta = next(p for p in dc.procs if p.role == "meta")
+        f = open(d / "x", "wb")                      # answered by the mount: meta has not heard of it yet
+        f.write(b"never stored")
+        dc.stop_proc(meta, sig=signal.SIGKILL)
+        with pytest.raises(OSError) as e:
+            f.close()                                # the create goes with the close: meta is gone
+        assert e.value.errno == errno.EIO
+        dc.start_proc(meta)
+        dc.wait_ready(meta, 60)
+        assert not (d / "x").exists()                # the kernel forgot the name; meta never had it
+        (d / "x").write_bytes(b"second try")
+        assert (d / "x").read_bytes() == b"second try"
+        assert m.proc.poll() is None
+    finally:
+        if m is not None:
+            m.stop()
+        dc.down()
