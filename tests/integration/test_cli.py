@@ -172,6 +172,22 @@ def test_errors_are_one_line_without_traceback(cluster, client, workdir):
         assert p.stdout == b""
 
 
+def test_a_reader_that_leaves_early_is_not_an_error(cluster, client, workdir):
+    """`threefs ls | head` and `threefs cat | head -c`: the reader closed the pipe; the command stops quietly
+    with SIGPIPE's status (128 + 13), as other tools do, instead of printing a broken-pipe error."""
+    client.makedirs(f"{workdir}/many")
+    for i in range(50):
+        client.open(f"{workdir}/many/f{i}", "wb").close()
+    with client.open(f"{workdir}/big", "wb") as f:
+        f.write(rand_bytes(3 * CHUNK, 7))
+    for args in (("ls", f"{workdir}/many"), ("cat", f"{workdir}/big")):
+        p = subprocess.Popen([sys.executable, "-m", "threefs", *args, "--mgmtd", cluster.mgmtd_address],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdout.close()                         # the reader is gone before the first byte is written
+        err = p.stderr.read().decode()
+        assert p.wait(timeout=60) == 141 and err == "", (args, p.returncode, err)
+
+
 def test_storage_options_are_checked_before_anything_starts(tmp_path):
     p = subprocess.run([sys.executable, "-m", "threefs", "storage", "--node-id", "1", "--mgmtd", "127.0.0.1:1",
                         "--target", f"1={tmp_path / 't'}", "--mapped-chunks", "-1"], capture_output=True, timeout=60)

@@ -5,6 +5,8 @@ import asyncio
 import functools
 import json
 import os
+import select
+import signal
 import sys
 from pathlib import Path
 
@@ -59,6 +61,16 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reading end was closed (poll reports an error on it)."""
+    try:
+        p = select.poll()
+        p.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in p.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
 def handle_errors(fn):
     """Turn FSError/OSError/ValueError into a one-line message and exit status 1."""
 
@@ -70,6 +82,12 @@ def handle_errors(fn):
             raise
         except FSError as e:
             fail(f"{e.strerror}" + (f": {e.filename}" if e.filename else "") + f" [{e.code.name}]")
+        except BrokenPipeError as e:
+            if not _stdout_reader_gone():
+                fail(str(e))
+            # the reader left (`threefs ls | head`): stop quietly, as a tool killed by SIGPIPE does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no second error at exit
+            sys.exit(128 + signal.SIGPIPE)
         except (OSError, ValueError, RuntimeError, TimeoutError) as e:
             fail(str(e))
         except KeyboardInterrupt:
