@@ -36,7 +36,7 @@ async def grant(kv, holder: bytes, callback: str, ttl: float) -> float:
 
 
 async def adding(kv, rpc, who: bytes) -> None:
-    await dir_leases.with_recalls(kv, rpc, lambda: run_txn(kv, lambda txn: dir_leases.check_adding(txn, DIR, base(who))))
+    await dir_leases.with_recalls(kv, rpc, lambda: run_txn(kv, lambda txn: dir_leases.check_lease(txn, DIR, base(who))))
 
 
 async def test_the_holder_adds_freely_and_another_client_recalls_first() -> None:

@@ -707,10 +707,7 @@ class ThreeFSOperations(pyfuse3.Operations):
             except Exception as e:  # noqa: BLE001 - the error is the file's: its handle reports it
                 self._create_failed(h, e)
                 raise data_error(e) from None
-            self.deferred.pop(f.inode.id, None)
-            if h.settle_timer is not None:
-                h.settle_timer.cancel()
-            h.deferred = None
+            self._undefer(h)
             inline = f.io.inline
             told = (f.inode.uid, f.inode.gid, f.inode.perm)
             if (rsp.inode.uid, rsp.inode.gid, rsp.inode.perm) != told:    # e.g. meta mapped the caller's token
@@ -728,14 +725,18 @@ class ThreeFSOperations(pyfuse3.Operations):
             h.creating = None
             gate.set_result(None)
 
-    def _create_failed(self, h: Handle, e: BaseException) -> None:
-        """Meta refused (or never got) a create the kernel was told had succeeded: the file never existed."""
-        d = h.deferred
-        log.warning("deferred create of %r in directory %#x failed: %r", d.name, d.parent, e)
+    def _undefer(self, h: Handle) -> None:
+        """The create of `h` is no longer pending (sent, or failed)."""
         self.deferred.pop(h.file.inode.id, None)
         if h.settle_timer is not None:
             h.settle_timer.cancel()
         h.deferred = None
+
+    def _create_failed(self, h: Handle, e: BaseException) -> None:
+        """Meta refused (or never got) a create the kernel was told had succeeded: the file never existed."""
+        d = h.deferred
+        log.warning("deferred create of %r in directory %#x failed: %r", d.name, d.parent, e)
+        self._undefer(h)
         h.failed = True
         h.error = e
         h.buf = bytearray()
@@ -941,9 +942,8 @@ class ThreeFSOperations(pyfuse3.Operations):
         does not qualify or meta declined (someone else opened it for writing): the caller writes it."""
         await h.inline_settled()
         data = self._inline_content(h)
-        if h.deferred is not None and h.creating is None and data is not None:
-            return await self._create_with_content(h, data)
-        if h.deferred is not None or h.creating is not None:
+        create = h.deferred is not None and h.creating is None and data is not None
+        if not create and (h.deferred is not None or h.creating is not None):
             await self._materialize(h)
         if data is None:
             return False
@@ -953,42 +953,26 @@ class ThreeFSOperations(pyfuse3.Operations):
         gate = asyncio.get_running_loop().create_future()
         h.inline_sync = gate
         try:
-            rsp = await self.call("Sync", mp.SyncReq(base=f.base(), inode=f.inode.id, inline_data=data,
-                                                     modified=True, session_id=f.session_id), mp.SyncRsp)
+            if create:    # a deferred create: the file, its whole content and the durable commit in one call
+                inode: mp.Inode | None = (await self._send_create(h, data)).inode
+            else:
+                rsp = await self.call("Sync", mp.SyncReq(base=f.base(), inode=f.inode.id, inline_data=data,
+                                                         modified=True, session_id=f.session_id), mp.SyncRsp)
+                inode = rsp.inode if rsp.inline_accepted else None
         finally:
             h.inline_sync = None
             gate.set_result(None)
-        if not rsp.inline_accepted:
+        if inode is None:
             h.inline_max = 0
             return False
         h.buf = bytearray()
-        f.inode, f.io.inline, f.length = rsp.inode, data, len(data)
+        f.inode, f.io.inline, f.length = inode, data, len(data)
         f.hint_dirty = f.modified = False
-        h.created = False                 # a Sync commits durably, and with it the create
+        h.created = False                 # committed durably, and with it the create
         h.length_ok = True
         for other in self.by_inode.get(f.inode.id, ()):
             if not other.file.writable:
                 other.file.io.inline = data       # this mount's readers see what it wrote
-        return True
-
-    async def _create_with_content(self, h: Handle, data: bytes) -> bool:
-        """A deferred create at the close: the file, its whole content and the durable commit in one call."""
-        gate = asyncio.get_running_loop().create_future()
-        h.inline_sync = gate                        # writes wait, as for a Sync with the content
-        try:
-            await self._send_create(h, data)
-        finally:
-            h.inline_sync = None
-            gate.set_result(None)
-        f = h.file
-        h.buf = bytearray()
-        f.io.inline, f.length = data, len(data)
-        f.hint_dirty = f.modified = False
-        h.created = False                 # committed durably
-        h.length_ok = True
-        for other in self.by_inode.get(f.inode.id, ()):
-            if not other.file.writable:
-                other.file.io.inline = data
         return True
 
     def inline_moved(self, tid: int) -> None:

@@ -4,8 +4,9 @@ A mount creating many files in a directory pays a meta round trip for the kernel
 new name, only to hear "missing". When a client makes a directory (Mkdirs with a callback address),
 meta grants it a lease on the new, empty directory's entries (key DLEA + directory). While the lease
 lasts, no other client adds a name to that directory: an operation of another client that would
-(create, mkdir, symlink, link, rename into it) first recalls the lease through the holder's callback
-(`Client.RecallDirLease`) and deletes it, then runs. The holder, which tracks the names it adds,
+(create, mkdir, symlink, link, rename into it), or would remove the directory or change its mode,
+first recalls the lease through the holder's callback (`Client.RecallDirLease`) and deletes it,
+then runs. The holder, which tracks the names it adds,
 answers every other name as missing without meta until its lease ends or is recalled (CephFS grants
 directory caps for the same reason). A holder that cannot be reached is waited out: the lease
 expires `ttl` after its grant. A refused connection means the holder's process is gone (its mount
@@ -56,8 +57,9 @@ def grant(txn: Transaction, dir_id: int, base: mp.ReqBase, callback: str, ttl: f
     return ttl
 
 
-async def check_adding(txn: Transaction, dir_id: int, base: mp.ReqBase) -> None:
-    """Before the caller adds a name to `dir_id`: raise LeaseHeld if another client holds a live lease on it.
+async def check_lease(txn: Transaction, dir_id: int, base: mp.ReqBase) -> None:
+    """Before the caller adds a name to `dir_id`, removes it or changes its mode or owner (what its holder
+    creates on): raise LeaseHeld if another client holds a live lease on it.
 
     Read with a conflict, so a lease granted concurrently (the directory is new then) aborts one of the two.
     An expired lease is deleted here."""

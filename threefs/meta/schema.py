@@ -176,14 +176,16 @@ class InodeAllocator:
         self._end = 0
         self._lock = asyncio.Lock()
 
-    async def _take_block(self) -> int:
-        async def take(txn: Transaction) -> int:
-            raw = await txn.get(self.COUNTER)
-            block = int(raw or b"0") + 1
-            txn.set(self.COUNTER, str(block).encode())
-            return block
+    @classmethod
+    async def take_block(cls, txn: Transaction) -> int:
+        """Bump the counter in `txn`: the block returned is nobody else's (a meta server's or a client's)."""
+        raw = await txn.get(cls.COUNTER)
+        block = int(raw or b"0") + 1
+        txn.set(cls.COUNTER, str(block).encode())
+        return block
 
-        return await run_txn(self.kv, take)
+    async def _take_block(self) -> int:
+        return await run_txn(self.kv, self.take_block)
 
     async def allocate(self) -> int:
         async with self._lock:

@@ -20,9 +20,7 @@ def block_owner_key(block: int) -> bytes:
 async def allocate_inodes(ctx: MetaContext, txn: Transaction, req: mp.AllocateInodesReq) -> mp.AllocateInodesRsp:
     if len(req.base.client_id) != 16:
         raise make_error(Code.INVALID_ARGUMENT, "allocating inode ids needs a 16-byte client id")
-    raw = await txn.get(InodeAllocator.COUNTER)
-    block = int(raw or b"0") + 1
-    txn.set(InodeAllocator.COUNTER, str(block).encode())
+    block = await InodeAllocator.take_block(txn)
     txn.set(block_owner_key(block), req.base.client_id)
     return mp.AllocateInodesRsp(first=block << InodeAllocator.BLOCK_BITS, count=1 << InodeAllocator.BLOCK_BITS,
                                 inline_max=ctx.config.inline_max)

@@ -46,7 +46,7 @@ async def create(ctx: MetaContext, txn: Transaction, req: mp.CreateReq) -> mp.Cr
     if req.flags & os.O_DIRECTORY:
         raise make_error(Code.INVALID_ARGUMENT, "O_CREAT with O_DIRECTORY")
     parent = await live_parent(txn, r.parent, f"create {req.path.path!r}")
-    await dir_leases.check_adding(txn, r.parent, req.base)
+    await dir_leases.check_lease(txn, r.parent, req.base)
     acl.check(user, parent, acl.W | acl.X, f"create in directory {r.parent:#x}")
     acl.check_mutable(parent, f"create in directory {r.parent:#x}")
     default = checked_layout(req.layout) if has_layout(req) else parent.layout

@@ -35,7 +35,7 @@ async def hardlink(ctx: MetaContext, txn: Transaction, req: mp.HardLinkReq) -> m
     if inode.nlink == 0:
         raise make_error(Code.NOT_FOUND, f"{req.old_path.path!r} was removed")
     parent = await live_parent(txn, dst.parent, f"link {req.new_path.path!r}")
-    await dir_leases.check_adding(txn, dst.parent, req.base)
+    await dir_leases.check_lease(txn, dst.parent, req.base)
     acl.check(user, parent, acl.W | acl.X, f"link into directory {dst.parent:#x}")
     acl.check_mutable(parent, f"link into directory {dst.parent:#x}")
     acl.check_mutable(inode, f"link {req.old_path.path!r}")

@@ -27,7 +27,7 @@ async def _mkdir_one(ctx: MetaContext, txn: Transaction, req: mp.MkdirsReq, pare
                 return inode
         raise make_error(Code.EXISTS, f"{name!r} exists")
     parent = await live_parent(txn, parent_id, f"mkdir {name!r}")
-    await dir_leases.check_adding(txn, parent_id, req.base)
+    await dir_leases.check_lease(txn, parent_id, req.base)
     acl.check(user, parent, acl.W | acl.X, f"mkdir in directory {parent_id:#x}")
     acl.check_mutable(parent, f"mkdir in directory {parent_id:#x}")
     now = now_ns()

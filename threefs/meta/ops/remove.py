@@ -71,7 +71,7 @@ async def remove(ctx: MetaContext, txn: Transaction, req: mp.RemoveReq) -> mp.Re
     now = now_ns()
     touch_dir(txn, r.parent, now)
     if entry.type == DIRECTORY:
-        await dir_leases.check_adding(txn, inode.id, req.base)   # its holder may still send creates there
+        await dir_leases.check_lease(txn, inode.id, req.base)   # its holder may still send creates there
     if entry.type == DIRECTORY and await dir_is_empty(txn, inode.id):
         delete_inode(txn, inode.id)
         dir_leases.forget(txn, inode.id)

@@ -67,7 +67,7 @@ async def rename(ctx: MetaContext, txn: Transaction, req: mp.RenameReq) -> mp.Re
     src_parent = await live_parent(txn, src.parent, f"rename {req.src.path!r}")
     dst_parent = src_parent if dst.parent == src.parent else await live_parent(txn, dst.parent,
                                                                                 f"rename to {req.dst.path!r}")
-    await dir_leases.check_adding(txn, dst.parent, req.base)
+    await dir_leases.check_lease(txn, dst.parent, req.base)
     d = await load_dirent(txn, dst.parent, dst.name)
     acl.check(user, src_parent, acl.W | acl.X, f"rename from directory {src.parent:#x}")
     acl.check(user, dst_parent, acl.W | acl.X, f"rename into directory {dst.parent:#x}")

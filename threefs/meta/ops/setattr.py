@@ -96,7 +96,7 @@ async def setattr_(ctx: MetaContext, txn: Transaction, req: mp.SetAttrReq) -> mp
     if other:
         acl.check_mutable(inode, f"change {req.path.path!r}")
         if inode.type == DIRECTORY:         # its holder creates in it on what it knows of its mode and owner
-            await dir_leases.check_adding(txn, inode.id, req.base)
+            await dir_leases.check_lease(txn, inode.id, req.base)
     if req.HasField("uid") or req.HasField("gid"):
         _chown(user, inode, req)
     if req.HasField("perm"):

@@ -36,7 +36,7 @@ async def symlink(ctx: MetaContext, txn: Transaction, req: mp.SymlinkReq) -> mp.
     if r.trailing_slash:
         raise make_error(Code.NOT_FOUND, f"{req.path.path!r}: a symlink name cannot end with a slash")
     parent = await live_parent(txn, r.parent, f"symlink {req.path.path!r}")
-    await dir_leases.check_adding(txn, r.parent, req.base)
+    await dir_leases.check_lease(txn, r.parent, req.base)
     acl.check(user, parent, acl.W | acl.X, f"symlink in directory {r.parent:#x}")
     acl.check_mutable(parent, f"symlink in directory {r.parent:#x}")
     now = now_ns()
