@@ -224,6 +224,7 @@ def test_drop_cache_reaches_every_storage_node_and_says_what_failed(cluster, cli
     """`threefs admin drop-cache` asks each storage node to unmap what it keeps (how much it let go of is
     checked with 1 MiB chunks in tests/integration/test_cache_replica_reads.py; this cluster's 64 KiB
     chunks are never kept mapped); an unreachable cluster is a one-line error."""
+    threefs_cli("admin", "drop-cache", "--mgmtd", cluster.mgmtd_address)   # what earlier tests' larger chunks left
     client.write_file(f"{workdir}/some", rand_bytes(4 * CHUNK, 5))
     res = cli_json("admin", "drop-cache", "--json", "--mgmtd", cluster.mgmtd_address)
     assert sorted(r["node_id"] for r in res) == sorted(n for n in range(10001, 10004))

@@ -9,6 +9,7 @@ import asyncio
 import os
 
 from threefs.common import placement
+from threefs.common.buffers import byte_views, slice_views
 from threefs.mgmtd.client import MgmtdClient
 from threefs.proto import meta_pb2 as mp
 from threefs.storage.client import ReadOp, StorageClient
@@ -65,20 +66,23 @@ class FileIO:
             yield idx, off, pos - offset, n
             pos += n
 
-    async def write(self, offset: int, data: memoryview | bytes) -> int:
-        """Write `data` at `offset`; returns bytes written (all, or an exception)."""
-        view = memoryview(data).cast("B") if not isinstance(data, memoryview) else data.cast("B")
+    async def write(self, offset: int, data: memoryview | bytes | list) -> int:
+        """Write `data` (bytes-like, or a list of them back to back: sent gathered, never joined) at
+        `offset`; returns bytes written (all, or an exception)."""
+        parts = byte_views(data)
+        total = sum(p.nbytes for p in parts)
         await self.ready()
 
         async def one(idx: int, off: int, boff: int, n: int) -> None:
             chain = self.chain_of(idx)
             self.touched_chains.add(chain)
+            piece = slice_views(parts, boff, n)
             async with self._sem:
                 await self.storage.write_chunk(chain, placement.chunk_id(self.inode.id, idx), off,
-                                               view[boff:boff + n], self.chunk_size)
+                                               piece[0] if len(piece) == 1 else piece, self.chunk_size)
 
-        await asyncio.gather(*(one(*p) for p in self._pieces(offset, len(view))))
-        return len(view)
+        await asyncio.gather(*(one(*p) for p in self._pieces(offset, total)))
+        return total
 
     async def write_first_chunk_if_absent(self, data: bytes) -> None:
         """Put `data` (at most one chunk) at offset 0 unless chunk 0 exists already: a small file's inline

@@ -177,9 +177,12 @@ class AsyncFile:
         return bytes(buf[:n]) if n < size else bytes(buf)
 
     async def pwrite(self, data, offset: int) -> int:
+        """Write `data` (bytes-like, or a list of them written back to back) at `offset`."""
         self._check(write=True)
         if offset < 0:
             raise make_error(Code.INVALID_ARGUMENT, "negative offset")
+        if isinstance(data, list) and self.inline_max and not self.storage_touched:
+            data = b"".join(data)          # small enough to go inline, or about to go to storage
         if self._stage(data, offset):
             return memoryview(data).nbytes
         await self.unstage()

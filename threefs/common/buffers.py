@@ -36,3 +36,28 @@ def uninitialized_view(size: int) -> memoryview:
     buf = uninitialized_bytearray(size + PAGE - 1)
     skip = -ctypes.addressof(ctypes.c_char.from_buffer(buf)) % PAGE
     return memoryview(buf)[skip:skip + size]
+
+
+def byte_views(data) -> list[memoryview]:
+    """A bytes-like object, or a list of them (a payload in pieces), as flat byte views; no copies."""
+    if data is None:
+        return []
+    items = data if isinstance(data, (list, tuple)) else (data,)
+    return [v for v in (memoryview(x).cast("B") for x in items) if v.nbytes]
+
+
+def slice_views(parts: list[memoryview], start: int, n: int) -> list[memoryview]:
+    """The views covering bytes [start, start + n) of the concatenation of `parts`; no copies."""
+    out: list[memoryview] = []
+    for p in parts:
+        size = p.nbytes
+        if start >= size:
+            start -= size
+            continue
+        take = min(size - start, n)
+        out.append(p[start:start + take])
+        n -= take
+        start = 0
+        if n == 0:
+            break
+    return out

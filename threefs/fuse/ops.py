@@ -24,6 +24,7 @@ from threefs.fuse import virt
 from threefs.fuse.deferred import MIN_LEASE_LEFT, SETTLE_BEFORE_END, Deferred, InodePool
 from threefs.fuse.dir_leases import DirLeases
 from threefs.fuse.prefetch import Budget, SequentialPrefetch
+from threefs.fuse.write_buffer import WriteBuffer
 from threefs.meta import acl
 from threefs.proto import common_pb2 as cpb
 from threefs.proto import meta_pb2 as mp
@@ -31,7 +32,9 @@ from threefs.proto import meta_pb2 as mp
 log = logging.getLogger("threefs.fuse")
 
 AT_REMOVEDIR = 0x200
-WRITE_BUF_SIZE = 1 << 20          # 3FS io_bufs.write_buf_size: coalesce sequential writes up to 1 MiB
+WRITE_BUF_SIZE = 1 << 20          # 3FS io_bufs.write_buf_size: coalesce sequential writes up to 1 MiB,
+WRITE_BUF_MAX = 4 << 20           # or up to a whole chunk of a file with larger chunks (one chain write each)
+WRITE_BEHIND_BYTES = 16 << 20     # and at most this many bytes in flight per handle
 WRITE_BEHIND = 8                  # storage writes in flight per handle (FUSE sends one write per file at a time)
 NOBODY = 65534
 DIR_ATTR_TTL = 1.0                # seconds a directory's attributes answer getattr without meta (see getattr)
@@ -59,8 +62,7 @@ class Handle:
     """An open file: the client file plus a write buffer of one contiguous dirty range."""
 
     file: AsyncFile
-    buf: bytearray = field(default_factory=bytearray)
-    buf_off: int = 0
+    buf: WriteBuffer = field(default_factory=WriteBuffer)
     error: BaseException | None = None
     inflight: dict[asyncio.Future, tuple[int, int]] = field(default_factory=dict)   # write-behind: task -> range
     sends: int = 0                # storage writes started through this handle
@@ -81,7 +83,13 @@ class Handle:
 
     @property
     def end(self) -> int:
-        return self.buf_off + len(self.buf)
+        return self.buf.end
+
+    @property
+    def buf_limit(self) -> int:
+        """How far sequential writes are coalesced: 1 MiB, or one chunk of a file with larger chunks;
+        a buffer is sent when it reaches a multiple of this offset (whole chunks, chunk-aligned)."""
+        return min(max(self.file.io.chunk_size, WRITE_BUF_SIZE), WRITE_BUF_MAX)
 
 
 class ReadBuffers:
@@ -739,7 +747,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         self._undefer(h)
         h.failed = True
         h.error = e
-        h.buf = bytearray()
+        h.buf.clear()
         h.inline_max = 0
         try:
             pyfuse3.invalidate_entry_async(to_fuse(d.parent), os.fsencode(d.name), ignore_enoent=True)
@@ -752,7 +760,7 @@ class ThreeFSOperations(pyfuse3.Operations):
             raise pyfuse3.FUSEError(errno.EBADF)
         return h
 
-    async def _send(self, h: Handle, data: bytes | bytearray, off: int) -> None:
+    async def _send(self, h: Handle, data: list[memoryview], off: int) -> None:
         """Start a storage write (write-behind); waits while too many are in flight or one overlaps it."""
         if h.deferred is not None or h.creating is not None:
             await self._materialize(h)              # storage writes need the chains meta picks at the create
@@ -763,10 +771,11 @@ class ThreeFSOperations(pyfuse3.Operations):
                 raise data_error(e) from None
             self.inline_moved(h.file.inode.id)
         h.inline_max = 0
-        end = off + len(data)
+        end = off + sum(p.nbytes for p in data)
         while True:
             overlap = [t for t, (o, e) in h.inflight.items() if o < end and off < e]
-            wait = overlap or (list(h.inflight) if len(h.inflight) >= WRITE_BEHIND else [])
+            busy = len(h.inflight) >= WRITE_BEHIND or sum(e - o for o, e in h.inflight.values()) >= WRITE_BEHIND_BYTES
+            wait = overlap or (list(h.inflight) if busy else [])
             if not wait:
                 break
             await asyncio.wait(wait, return_when=asyncio.FIRST_COMPLETED)
@@ -789,9 +798,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         """Send the buffer and wait for every write in flight; a failure is reported once, here."""
         await h.inline_settled()
         if h.buf:
-            data, off = h.buf, h.buf_off
-            h.buf = bytearray()
-            await self._send(h, data, off)
+            await self._send(h, *h.buf.take())
         while h.inflight:
             await asyncio.wait(list(h.inflight))
         if h.error is not None:
@@ -867,22 +874,20 @@ class ThreeFSOperations(pyfuse3.Operations):
         if not h.file.writable:
             raise pyfuse3.FUSEError(errno.EBADF)
         self.data_changed(h.file.inode.id)
-        if h.buf and (off != h.end or len(h.buf) + len(buf) > WRITE_BUF_SIZE):
-            data, h.buf = h.buf, bytearray()
-            await self._send(h, data, h.buf_off)
+        if h.buf and off != h.end:
+            await self._send(h, *h.buf.take())
         if h.file.flags & os.O_DIRECT:
-            await self._send(h, buf, off)
+            await self._send(h, [memoryview(buf)], off)
             await self.flush_handle(h)            # O_DIRECT: on storage before write returns
             return len(buf)
-        if len(buf) >= WRITE_BUF_SIZE:
-            await self._send(h, buf, off)
-            return len(buf)
-        if not h.buf:
-            h.buf_off = off
-        h.buf += buf
-        if len(h.buf) >= WRITE_BUF_SIZE:
-            data, h.buf = h.buf, bytearray()
-            await self._send(h, data, h.buf_off)
+        h.buf.add(off, buf)
+        limit = h.buf_limit
+        while h.buf:
+            # whole limit-aligned pieces go (one chunk each with large chunks); the rest waits for more
+            cut = (h.buf.off // limit + 1) * limit - h.buf.off
+            if len(h.buf) < cut:
+                break
+            await self._send(h, *h.buf.take(cut))
         return len(buf)
 
     async def flush(self, fh: int) -> None:
@@ -908,8 +913,7 @@ class ThreeFSOperations(pyfuse3.Operations):
                 h.created = False
             return
         if h.buf:
-            data, h.buf = h.buf, bytearray()
-            await self._send(h, data, h.buf_off)
+            await self._send(h, *h.buf.take())
         sends = h.sends
         hint = mp.VersionedLength(length=end, truncate_ver=h.file.inode.truncate_ver)
         h.file.written = True            # the hint may land without the data: release then asks storage
@@ -934,7 +938,7 @@ class ThreeFSOperations(pyfuse3.Operations):
             return None
         content = bytearray(end)
         content[:len(base)] = base
-        content[h.buf_off:h.end] = h.buf
+        h.buf.copy_into(content)
         return bytes(content)
 
     async def _flush_inline(self, h: Handle) -> bool:
@@ -965,7 +969,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         if inode is None:
             h.inline_max = 0
             return False
-        h.buf = bytearray()
+        h.buf.clear()
         f.inode, f.io.inline, f.length = inode, data, len(data)
         f.hint_dirty = f.modified = False
         h.created = False                 # committed durably, and with it the create
@@ -986,8 +990,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         """The buffered data to storage and, alongside it, `req` to meta (a length hint and/or the new
         mtime); returns once both succeeded. The Sync reports every write it waited for as modified."""
         if h.buf:
-            data, h.buf = h.buf, bytearray()
-            await self._send(h, data, h.buf_off)
+            await self._send(h, *h.buf.take())
         flushed, synced = await asyncio.gather(self.flush_handle(h), self.call("Sync", req, mp.SyncRsp),
                                                return_exceptions=True)
         for outcome in (flushed, synced):

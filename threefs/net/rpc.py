@@ -19,7 +19,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from google.protobuf.message import Message
 
-from threefs.common.buffers import uninitialized_bytearray, uninitialized_view
+from threefs.common.buffers import byte_views, uninitialized_bytearray, uninitialized_view
 from threefs.common.errors import Code, FSError, make_error
 from threefs.common.metrics import observe_rpc
 from threefs.proto.rpc_pb2 import RpcHeader
@@ -70,14 +70,6 @@ def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 << 20)
         m_trim_threshold, m_mmap_threshold = -1, -3
         _malloc_tuned = bool(mallopt(m_mmap_threshold, mmap_threshold) and mallopt(m_trim_threshold, trim_threshold))
     return _malloc_tuned
-
-
-def _byte_views(data: Any) -> list[memoryview]:
-    """Normalize bytes-like or a list of them into flat byte memoryviews (no copies)."""
-    if data is None:
-        return []
-    items = data if isinstance(data, (list, tuple)) else (data,)
-    return [v for v in (memoryview(x).cast("B") for x in items) if v.nbytes]
 
 
 def _payload_size(data: Any) -> int:
@@ -266,7 +258,7 @@ class _Conn(asyncio.BufferedProtocol, metaclass=ABCMeta):
 
     async def send_frame(self, header: RpcHeader, payload: Any) -> None:
         """Write one frame; payload parts are gathered, never concatenated."""
-        parts = _byte_views(payload)
+        parts = byte_views(payload)
         size = sum(p.nbytes for p in parts)
         body = header.SerializeToString()
         head = _PREFIX.pack(len(body), size) + body
@@ -467,7 +459,7 @@ class _ClientConn(_Conn):
                 view = memoryview(uninitialized_bytearray(size))  # recv fills every byte
                 self._recv_id = header.request_id
                 return [view], view
-            segs = _byte_views(p.sink(p.message))
+            segs = byte_views(p.sink(p.message))
             total = sum(s.nbytes for s in segs)
             if total != size or any(s.readonly for s in segs):
                 raise make_error(Code.INVALID_ARGUMENT,

@@ -101,12 +101,19 @@ class StorageClient:
                 delay = min(delay * 2, 0.5)
 
     # ---- writes ------------------------------------------------------------------------
-    async def write_chunk(self, chain_id: int, chunk_id: bytes, offset: int, data: memoryview | bytes,
+    async def write_chunk(self, chain_id: int, chunk_id: bytes, offset: int, data: memoryview | bytes | list,
                           chunk_size: int, *, create_only: bool = False) -> spb.WriteRsp:
-        """Write `data` at `offset` of a chunk through the chain (acknowledged after the head commits).
+        """Write `data` (bytes-like, or a list of them sent back to back) at `offset` of a chunk through
+        the chain (acknowledged after the head commits).
 
         `create_only`: fail with EXISTS (FSError) when the chunk exists already, instead of writing."""
-        checksum = crc32c.crc32c(data)
+        if isinstance(data, list):
+            checksum = 0
+            for part in data:
+                checksum = crc32c.crc32c(part, checksum)
+            size = sum(memoryview(p).nbytes for p in data)
+        else:
+            checksum, size = crc32c.crc32c(data), memoryview(data).nbytes
         async with self._update_tag() as tag:
             retry = 0
 
@@ -116,7 +123,7 @@ class StorageClient:
                 head = routing.head(chain_id)
                 req = spb.WriteReq(from_client=True, tag=tag, retry=retry, io=spb.UpdateIO(
                     chain_id=chain_id, chain_ver=chain.chain_version, chunk_id=chunk_id, offset=offset,
-                    length=len(data), chunk_size=chunk_size, type=spb.WRITE, checksum=checksum,
+                    length=size, chunk_size=chunk_size, type=spb.WRITE, checksum=checksum,
                     create_only=create_only))
                 retry += 1
                 rsp, _ = await self._call(routing, {chain_id}, routing.target_address(head), f"{SERVICE}.Write", req,
