@@ -17,7 +17,7 @@ from threefs.cli.devcluster import ClusterSpec, DevCluster
 @click.option("--storage-nodes", type=int, default=3, show_default=True)
 @click.option("--targets-per-node", type=int, default=3, show_default=True)
 @click.option("--replicas", type=int, default=3, show_default=True)
-@click.option("--chunk-size", type=int, default=1 << 20, show_default=True)
+@click.option("--chunk-size", type=int, default=4 << 20, show_default=True)
 @click.option("--fuse/--no-fuse", default=True, show_default=True, help="Mount the file system (needs /dev/fuse).")
 @click.option("--mountpoint", default="", help="Where to mount (default: DATA_DIR/mnt).")
 @click.option("--s3/--no-s3", default=True, show_default=True, help="Start the S3 endpoint.")

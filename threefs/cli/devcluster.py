@@ -134,7 +134,7 @@ class ClusterSpec:
     storage_nodes: int = 3
     targets_per_node: int = 3
     replicas: int = 3
-    chunk_size: int = 1 << 20
+    chunk_size: int = 4 << 20
     stripe: int = 0                    # 0: number of chains
     heartbeat_interval: float = 1.0
     heartbeat_fail_ms: int = 10_000

@@ -69,7 +69,7 @@ def mgmtd(host, port, node_id, log_level, metrics_port, kv, heartbeat_fail_ms, c
 @_service_options
 @click.option("--mgmtd", "mgmtd_address", required=True, envvar="THREEFS_MGMTD", help="mgmtd HOST:PORT.")
 @click.option("--kv", default="rocksdb://./meta-kv", show_default=True, help="KV engine URL for metadata.")
-@click.option("--chunk-size", type=int, default=1 << 20, show_default=True, help="Root directory chunk size.")
+@click.option("--chunk-size", type=int, default=4 << 20, show_default=True, help="Root directory chunk size.")
 @click.option("--stripe", type=int, default=4, show_default=True, help="Root directory stripe (chains per file).")
 @click.option("--table-id", type=int, default=1, show_default=True, help="Root directory chain table.")
 @click.option("--heartbeat-interval", type=float, default=1.0, show_default=True)

@@ -254,7 +254,7 @@ class MetaServer:
         self.rpc = RpcClient()
         self.storage = StorageClient(self.mgmtd, self.rpc)
         self.ctx = MetaContext(kv=kv, mgmtd=self.mgmtd, storage=self.storage, node_id=node_id, config=self.config)
-        self.default_layout = default_layout or cpb.Layout(table_id=1, chunk_size=1 << 20, stripe_size=4)
+        self.default_layout = default_layout or cpb.Layout(table_id=1, chunk_size=4 << 20, stripe_size=4)
         c = self.config
         self.auth = Authenticator(self.users, enabled=c.authenticate, ttl=c.auth_cache_ttl)
         self.gc = GarbageCollector(self.ctx, interval=c.gc_interval, delay=c.gc_delay, retry_delay=c.gc_retry_delay,
