@@ -46,3 +46,24 @@ def test_sequential_writes_land_as_one_write_per_chunk(d, cluster, client) -> No
         assert client.read_file(f"{rel}/{name}") == data, name
         assert client.stat(f"{rel}/{name}").inode.layout.chunk_size == 4 * MIB
         assert versions(client, f"{rel}/{name}") == [1] * -(-len(data) // (4 * MIB)), name
+
+
+def test_many_writers_at_once_all_land_byte_exact(d, cluster, client) -> None:
+    """20 files written at once: more than the mount lets be in flight in all (256 MiB), so writers
+    wait for their own sends; every file must still read back whole."""
+    from concurrent.futures import ThreadPoolExecutor
+    rel = "/" + d.name
+    subprocess.run([sys.executable, "-m", "threefs", "admin", "set-layout", rel, "--chunk-size", "4M",
+                    "--mgmtd", cluster.mgmtd_address], check=True, capture_output=True)
+    blobs = {f"w{i}": os.urandom(18 * MIB + 1000 + i) for i in range(20)}
+
+    def write(name: str) -> None:
+        data = blobs[name]
+        with open(d / name, "wb", buffering=0) as f:
+            for off in range(0, len(data), MIB):
+                f.write(data[off:off + MIB])
+
+    with ThreadPoolExecutor(20) as pool:
+        list(pool.map(write, blobs))
+    for name, data in blobs.items():
+        assert client.read_file(f"{rel}/{name}") == data, name

@@ -34,7 +34,8 @@ log = logging.getLogger("threefs.fuse")
 AT_REMOVEDIR = 0x200
 WRITE_BUF_SIZE = 1 << 20          # 3FS io_bufs.write_buf_size: coalesce sequential writes up to 1 MiB,
 WRITE_BUF_MAX = 4 << 20           # or up to a whole chunk of a file with larger chunks (one chain write each)
-WRITE_BEHIND_BYTES = 16 << 20     # and at most this many bytes in flight per handle
+WRITE_BEHIND_BYTES = 16 << 20     # and at most this many bytes in flight per handle,
+MOUNT_WRITE_BEHIND = 256 << 20    # and in all (a handle with nothing in flight may always send one)
 WRITE_BEHIND = 8                  # storage writes in flight per handle (FUSE sends one write per file at a time)
 NOBODY = 65534
 DIR_ATTR_TTL = 1.0                # seconds a directory's attributes answer getattr without meta (see getattr)
@@ -192,6 +193,7 @@ class ThreeFSOperations(pyfuse3.Operations):
         self.dirs: dict[int, DirHandle] = {}
         self.dir_attrs: dict[int, tuple[float, mp.Inode]] = {}   # directory inode -> (when fetched, inode)
         self.read_bufs = ReadBuffers()
+        self.writing = 0              # bytes of storage writes in flight, all handles (MOUNT_WRITE_BEHIND)
         self.prefetch_budget = Budget()
         self.data_gen: dict[int, int] = {}     # inode -> changes of its data through this mount (open inodes)
         self.cache_validators: dict[int, tuple[int, int, int]] = {}   # inode -> (ctime, length, truncate_ver)
@@ -774,7 +776,8 @@ class ThreeFSOperations(pyfuse3.Operations):
         end = off + sum(p.nbytes for p in data)
         while True:
             overlap = [t for t, (o, e) in h.inflight.items() if o < end and off < e]
-            busy = len(h.inflight) >= WRITE_BEHIND or sum(e - o for o, e in h.inflight.values()) >= WRITE_BEHIND_BYTES
+            busy = (len(h.inflight) >= WRITE_BEHIND or sum(e - o for o, e in h.inflight.values()) >= WRITE_BEHIND_BYTES
+                    or self.writing >= MOUNT_WRITE_BEHIND)
             wait = overlap or (list(h.inflight) if busy else [])
             if not wait:
                 break
@@ -783,10 +786,11 @@ class ThreeFSOperations(pyfuse3.Operations):
         h.inflight[task] = (off, end)
         h.sends += 1
         h.length_ok = False
-        task.add_done_callback(lambda t: self._sent(h, t))
+        self.writing += end - off
+        task.add_done_callback(lambda t: self._sent(h, t, end - off))
 
-    @staticmethod
-    def _sent(h: Handle, task: asyncio.Future) -> None:
+    def _sent(self, h: Handle, task: asyncio.Future, size: int) -> None:
+        self.writing -= size
         h.inflight.pop(task, None)
         exc = None if task.cancelled() else task.exception()
         if task.cancelled():
