@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from threefs.client.file_io import FileIO, copy_content
 from threefs.client.meta_client import MetaClient
-from threefs.common.buffers import uninitialized_bytearray
+from threefs.common.buffers import byte_views, uninitialized_bytearray
 from threefs.common.errors import Code, FSError, make_error
 from threefs.mgmtd.client import MgmtdClient
 from threefs.net.rpc import RpcClient
@@ -181,32 +181,35 @@ class AsyncFile:
         self._check(write=True)
         if offset < 0:
             raise make_error(Code.INVALID_ARGUMENT, "negative offset")
-        if isinstance(data, list) and self.inline_max and not self.storage_touched:
-            data = b"".join(data)          # small enough to go inline, or about to go to storage
-        if self._stage(data, offset):
-            return memoryview(data).nbytes
+        staged = self._stage(data, offset)
+        if staged is not None:
+            return staged
         await self.unstage()
         n = await self.io.write(offset, data)
         self.wrote(offset, n)
         return n
 
-    def _stage(self, data, offset: int) -> bool:
-        """Keep a small created file's bytes in memory until fsync/close puts them in meta; False when
-        the file may not (or no longer) go inline: the caller writes to storage."""
+    def _stage(self, data, offset: int) -> int | None:
+        """Keep a small created file's bytes in memory until fsync/close puts them in meta; returns how
+        many were kept, or None when the file may not (or no longer) go inline: the caller writes to
+        storage. `data` may come in pieces (a list), copied here only when they are kept."""
         if not self.inline_max or self.storage_touched:
-            return False
-        view = memoryview(data).cast("B")
-        end = offset + view.nbytes
+            return None
+        parts = byte_views(data)
+        end = offset + sum(p.nbytes for p in parts)
         if end > self.inline_max:
-            return False
+            return None
         if self._staged is None:
             self._staged = bytearray(self.io.inline or b"")
         if len(self._staged) < end:
             self._staged.extend(bytes(end - len(self._staged)))
-        self._staged[offset:end] = view
+        pos = offset
+        for p in parts:
+            self._staged[pos:pos + p.nbytes] = p
+            pos += p.nbytes
         self.length = max(self.length, end)
         self.modified = True
-        return True
+        return end - offset
 
     async def unstage(self) -> None:
         """Staged bytes (and content already in meta) go to storage, and this handle stages no more: it
