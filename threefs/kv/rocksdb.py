@@ -25,13 +25,32 @@ import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from rocksdict import Options, ReadOptions, Rdict, RdictIter, Snapshot, WriteBatch, WriteOptions
+from rocksdict import BlockBasedOptions, Cache, Options, ReadOptions, Rdict, RdictIter, Snapshot, WriteBatch, \
+    WriteOptions
 
 from threefs.common.errors import Code, FSError
 from threefs.kv.engine import KVEngine
 from threefs.kv.occ import ConflictTracker, OccTransaction, Writes
 from threefs.kv.ranges import RangeSet
 from threefs.common.wal_sync import WalSyncer
+
+
+BLOCK_CACHE_BYTES = 64 << 20     # uncompressed blocks kept in memory (rocksdb's default is 32 MiB)
+BLOOM_BITS_PER_KEY = 10            # ~1% false positives: a missing key (a new name) rarely reads a data block
+
+
+def _options() -> Options:
+    """Options for a metadata store: mostly point reads, many of keys that do not exist yet.
+
+    Bloom filters answer those without reading the SST's data blocks (a create looks up its new
+    name twice, and the keys it must not collide with); without them each such miss read and
+    decompressed a block of every SST file whose key range covers it."""
+    opts = Options(raw_mode=True)
+    table = BlockBasedOptions()
+    table.set_bloom_filter(BLOOM_BITS_PER_KEY, False)
+    table.set_block_cache(Cache(BLOCK_CACHE_BYTES))
+    opts.set_block_based_table_factory(table)
+    return opts
 
 
 class DatabaseLockedError(FSError):
@@ -70,7 +89,7 @@ class RocksKV(KVEngine):
     def __init__(self, path: str | os.PathLike[str], max_log: int = 1_000_000) -> None:
         self.path = os.fspath(path)
         try:
-            self._db = Rdict(self.path, Options(raw_mode=True))
+            self._db = Rdict(self.path, _options())
         except Exception as e:
             if "lock" in str(e).lower():
                 raise DatabaseLockedError(self.path, str(e)) from None
