@@ -34,11 +34,9 @@ class FileIO:
         self.mgmtd = mgmtd
         self.storage = storage
         self.chunk_size = inode.layout.chunk_size
-        # A file whose create has not reached meta yet (a deferred create) has no chains until it does; no
-        # storage I/O happens before (the mount makes the create first).
-        self._indexes = placement.chain_indexes(inode.layout) if inode.layout.WhichOneof("chains") else []
+        self._chain_indexes: list[int] | None = None     # computed at the first storage I/O (see _indexes)
         self.touched_chains: set[int] = set()
-        self._sem = asyncio.Semaphore(MAX_INFLIGHT_WRITES)
+        self._write_sem: asyncio.Semaphore | None = None
         self.inline: bytes | None = None     # the content, when meta keeps it inline (threefs.meta.inline)
         self._table_known = False
 
@@ -48,6 +46,24 @@ class FileIO:
         if not self._table_known:
             await self.mgmtd.chain_table(self.inode.layout.table_id, self.inode.layout.table_version)
             self._table_known = True
+
+    @property
+    def _indexes(self) -> list[int]:
+        """The file's chain-table indexes, in stripe order. Computed on first use: most small files never
+        reach storage (meta keeps them inline). A file whose create has not reached meta yet (a deferred
+        create) has no chains until it does; no storage I/O happens before (the mount makes the create first)."""
+        if self._chain_indexes is None:
+            layout = self.inode.layout
+            if layout.WhichOneof("chains") is None:
+                return []
+            self._chain_indexes = placement.chain_indexes(layout)
+        return self._chain_indexes
+
+    @property
+    def _sem(self) -> asyncio.Semaphore:
+        if self._write_sem is None:
+            self._write_sem = asyncio.Semaphore(MAX_INFLIGHT_WRITES)
+        return self._write_sem
 
     def chain_of(self, index: int) -> int:
         table = self.mgmtd.routing.table(self.inode.layout.table_id, self.inode.layout.table_version)

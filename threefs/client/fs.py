@@ -148,10 +148,7 @@ class AsyncFile:
     def base(self) -> mp.ReqBase:
         """The request base of this handle's syncs and close: as its opener (meta clears S_ISUID and
         S_ISGID after a write by a non-owner, and checks the writer's rights)."""
-        b = self.client.meta.base()
-        if self.user is not None:
-            b.user.CopyFrom(self.user)
-        return b
+        return self.client.meta.base(self.user)
 
     def _check(self, write: bool) -> None:
         if self.closed:

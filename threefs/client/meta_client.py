@@ -31,8 +31,10 @@ class MetaClient:
         self._address: str | None = None
         self._picked_in: object = None      # the routing info _address was picked from
 
-    def base(self) -> mp.ReqBase:
-        return mp.ReqBase(user=self.user, client_id=self.client_id, request_id=os.urandom(16), hostname=_HOSTNAME)
+    def base(self, user: cpb.UserInfo | None = None) -> mp.ReqBase:
+        """A request's base: this client, a fresh request id, and `user` (default: the client's own)."""
+        return mp.ReqBase(user=user if user is not None else self.user, client_id=self.client_id,
+                          request_id=os.urandom(16), hostname=_HOSTNAME)
 
     def address(self) -> str:
         """The meta server this client's calls go to now ("HOST:PORT")."""

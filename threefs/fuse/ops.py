@@ -201,43 +201,43 @@ class ThreeFSOperations(pyfuse3.Operations):
         self.pool = InodePool()
         self.deferred: dict[int, Handle] = {}     # inode -> the handle whose create waits (threefs.fuse.deferred)
         self._next_fh = 1
-        self._groups_cache: dict[tuple[int, int, int], tuple[float, list[int]]] = {}
+        self._users: dict[tuple[int, int, int], tuple[float, cpb.UserInfo]] = {}   # see user()
         self.virt = virt.VirtualDir(self)
 
     # ---- helpers ------------------------------------------------------------------------
     def user(self, ctx: pyfuse3.RequestContext) -> cpb.UserInfo:
-        """The caller as meta sees it (root squashed to nobody when asked)."""
+        """The caller as meta sees it (root squashed to nobody when asked). Reused for GROUPS_TTL per
+        (pid, uid, gid), supplementary groups included: a file create asks three times. Callers only
+        read it (or copy it into a request)."""
+        now = time.monotonic()
+        key = (ctx.pid, ctx.uid, ctx.gid)
+        hit = self._users.get(key)
+        if hit is not None and now - hit[0] < GROUPS_TTL:
+            return hit[1]
         uid, gid = ctx.uid, ctx.gid
-        groups = self._groups(ctx.pid, uid, gid)
+        groups = self._groups(ctx.pid)
         if self.opts.root_squash:
             uid = NOBODY if uid == 0 else uid
             gid = NOBODY if gid == 0 else gid
             groups = [NOBODY if g == 0 else g for g in groups]
-        return cpb.UserInfo(uid=uid, gid=gid, groups=groups, token=self.client.meta.user.token)
+        user = cpb.UserInfo(uid=uid, gid=gid, groups=groups, token=self.client.meta.user.token)
+        if len(self._users) >= GROUPS_CACHE_MAX:
+            self._users = {k: v for k, v in self._users.items() if now - v[0] < GROUPS_TTL}
+        self._users[key] = (now, user)
+        return user
 
-    def _groups(self, pid: int, uid: int, gid: int) -> list[int]:
-        """The caller's supplementary groups, reused for GROUPS_TTL (a file create asks two or three times)."""
+    @staticmethod
+    def _groups(pid: int) -> list[int]:
+        """The caller's supplementary groups (none for the kernel's own requests, pid 0)."""
         if not pid:
             return []
-        now = time.monotonic()
-        key = (pid, uid, gid)
-        hit = self._groups_cache.get(key)
-        if hit is not None and now - hit[0] < GROUPS_TTL:
-            return hit[1]
         try:
-            groups = sorted(pyfuse3.get_sup_groups(pid))
+            return sorted(pyfuse3.get_sup_groups(pid))
         except (OSError, ValueError):
             return []
-        if len(self._groups_cache) >= GROUPS_CACHE_MAX:
-            self._groups_cache = {k: v for k, v in self._groups_cache.items() if now - v[0] < GROUPS_TTL}
-        self._groups_cache[key] = (now, groups)
-        return groups
 
     def base(self, ctx: pyfuse3.RequestContext | None) -> mp.ReqBase:
-        b = self.client.meta.base()
-        if ctx is not None:
-            b.user.CopyFrom(self.user(ctx))
-        return b
+        return self.client.meta.base(self.user(ctx) if ctx is not None else None)
 
     async def call(self, method: str, req, rsp_type):
         if self.deferred:

@@ -250,7 +250,9 @@ async def test_errors_propagate_with_codes():
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("late_size", [0, 100, 2 << 20])
-async def test_timeout_then_late_response_is_discarded(late_size):
+@pytest.mark.parametrize("connected", [False, True], ids=["connecting", "connected"])
+async def test_timeout_then_late_response_is_discarded(late_size, connected):
+    """Both ways a call waits: connecting first (asyncio.timeout), or on an open connection (a timer)."""
     release, done = asyncio.Event(), asyncio.Event()
 
     async def slow(req: w.UInt64Value, payload):
@@ -259,6 +261,9 @@ async def test_timeout_then_late_response_is_discarded(late_size):
         return w.UInt64Value(value=999), (b"L" * late_size or None)
 
     async with serving(Slow=(w.UInt64Value, slow)) as (server, client, addr):
+        if connected:
+            msg, _ = await client.call(addr, "T.Echo", w.BytesValue(value=b"up"), w.BytesValue)
+            assert msg.value == b"up"
         target = bytearray(late_size)
         with pytest.raises(FSError) as err:
             await client.call(addr, "T.Slow", w.UInt64Value(), w.UInt64Value, timeout=0.2,
