@@ -606,14 +606,14 @@ class RpcClient:
 
     async def _connection(self, address: str) -> _ClientConn:
         """The next pooled connection to `address`, connecting (once, shared) if needed."""
+        conn = self._pooled(address)
+        if conn is not None:
+            return conn
         peer = self._peers.get(address)
         if peer is None:
             peer = self._peers[address] = _Peer(self._per_peer)
         i = peer.next
         peer.next = (i + 1) % self._per_peer
-        conn = peer.conns[i]
-        if conn is not None and conn.usable:
-            return conn
         task = peer.connecting[i]
         if task is None:
             task = peer.connecting[i] = asyncio.get_running_loop().create_task(self._connect(address))
