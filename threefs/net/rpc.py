@@ -85,6 +85,18 @@ def _split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+_Frame = tuple[bytes, list[memoryview], int]   # prefix + header bytes, payload parts, payload size
+
+
+def _encode_frame(header: RpcHeader, payload: Any) -> _Frame:
+    """A frame's prefix and header bytes, its payload parts (gathered when sent, never concatenated)
+    and their size."""
+    parts = byte_views(payload)
+    size = sum(p.nbytes for p in parts)
+    body = header.SerializeToString()
+    return _PREFIX.pack(len(body), size) + body, parts, size
+
+
 class _Conn(asyncio.BufferedProtocol, metaclass=ABCMeta):
     """One TCP connection: frame parsing into scratch or destination buffers, and framed sends."""
 
@@ -256,17 +268,10 @@ class _Conn(asyncio.BufferedProtocol, metaclass=ABCMeta):
         if self.closed:
             raise self._lost_error()
 
-    @staticmethod
-    def _encode(header: RpcHeader, payload: Any) -> tuple[bytes, list[memoryview], int]:
-        """A frame's prefix and header bytes, its payload parts (never concatenated) and their size."""
-        parts = byte_views(payload)
-        size = sum(p.nbytes for p in parts)
-        body = header.SerializeToString()
-        return _PREFIX.pack(len(body), size) + body, parts, size
-
-    def _write_now(self, head: bytes, parts: list[memoryview], size: int) -> bool:
+    def _write_now(self, frame: _Frame) -> bool:
         """Write a whole frame at once unless it must wait (large, transport paused, or another frame
         half-sent): False then."""
+        head, parts, size = frame
         if size > _CHUNK or self._paused or self._send_lock.locked():
             return False
         if self._gather:  # the whole frame, synchronously
@@ -276,19 +281,17 @@ class _Conn(asyncio.BufferedProtocol, metaclass=ABCMeta):
                 self.transport.write(part)
         return True
 
-    def try_send(self, header: RpcHeader, payload: Any) -> bool:
-        """Write one frame now if nothing makes it wait (False: send_frame must)."""
+    def send_now(self, frame: _Frame) -> bool:
+        """Write an encoded frame now if nothing makes it wait (False: send_frame must)."""
         if not self.usable:
             raise self._lost_error()
-        return self._write_now(*self._encode(header, payload))
+        return self._write_now(frame)
 
-    async def send_frame(self, header: RpcHeader, payload: Any) -> None:
-        """Write one frame, waiting while the transport is paused or another large frame is being sent."""
-        if not self.usable:
-            raise self._lost_error()
-        head, parts, size = self._encode(header, payload)
-        if self._write_now(head, parts, size):
+    async def send_frame(self, frame: _Frame) -> None:
+        """Write an encoded frame, waiting while the transport is paused or another large frame is being sent."""
+        if self.send_now(frame):
             return
+        head, parts, _ = frame
         async with self._send_lock:
             await self._drain()
             self.transport.write(head)
@@ -427,7 +430,7 @@ class RpcServer:
         observe_rpc(header.method if entry is not None else "unknown", rsp.status, time.perf_counter() - started,
                     payload.nbytes if payload is not None else 0, _payload_size(out))
         try:
-            await conn.send_frame(rsp, out)
+            await conn.send_frame(_encode_frame(rsp, out))
         except FSError:
             pass  # the client is gone; nobody to answer
 
@@ -542,27 +545,22 @@ class RpcClient:
         rid = next(self._ids)
         header = RpcHeader(request_id=rid, method=method, body=request.SerializeToString(),
                            timeout_ms=min(max(int(timeout * 1000), 1), 0xFFFFFFFF) if timeout else 0)
+        frame = _encode_frame(header, payload)
         conn = self._pooled(address)
-        if conn is not None and timeout:
-            # The common case without asyncio.timeout (~6 us a call): a connection is up and the frame goes
-            # out at once, so only the answer is waited for, under a timer on its future.
+        if conn is not None and timeout and conn.send_now(frame):
+            # The common case, without asyncio.timeout (~6 us a call): a connection was up and the frame
+            # went out at once, so only the answer is waited for, under a timer on its future. Registered
+            # after the write: no answer can be read before this task yields.
             future = asyncio.get_running_loop().create_future()
             conn.pending[rid] = _Pending(future, response_type, sink)
+            timer = future.get_loop().call_later(timeout, _expire, future, method, address, timeout)
             try:
-                sent = conn.try_send(header, payload)
-            except BaseException:
+                return await future
+            finally:
+                timer.cancel()
                 conn.forget(rid)
-                raise
-            if sent:
-                timer = future.get_loop().call_later(timeout, _expire, future, method, address, timeout)
-                try:
-                    return await future
-                finally:
-                    timer.cancel()
-                    conn.forget(rid)
-                    if future.done() and not future.cancelled():
-                        future.exception()  # mark retrieved
-            conn.forget(rid)
+                if future.done() and not future.cancelled():
+                    future.exception()  # mark retrieved
         conn = None
         future = None
         try:
@@ -570,7 +568,7 @@ class RpcClient:
                 conn = await self._connection(address)
                 future = asyncio.get_running_loop().create_future()
                 conn.pending[rid] = _Pending(future, response_type, sink)
-                await conn.send_frame(header, payload)
+                await conn.send_frame(frame)
                 return await future
         except TimeoutError as e:
             if isinstance(e, FSError):
